@@ -1,0 +1,118 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { configSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
+const bool = (v: string) => /^(1|true|yes|on)$/i.test(v);
+
+/** Every environment key callgate reads, and where it lands in the config tree. */
+export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => unknown }> = {
+  CALLGATE_SWITCH_ID: { path: ['switchId'] },
+  CALLGATE_LOG_LEVEL: { path: ['logLevel'] },
+  CALLGATE_REDIS_URL: { path: ['redis', 'url'] },
+  CALLGATE_REDIS_CLUSTER_NODES: { path: ['redis', 'clusterNodes'], parse: list },
+  CALLGATE_REDIS_KEY_PREFIX: { path: ['redis', 'keyPrefix'] },
+  CALLGATE_REDIS_COMMAND_TIMEOUT_MS: { path: ['redis', 'commandTimeoutMs'] },
+  CALLGATE_DRACHTIO_HOST: { path: ['drachtio', 'host'] },
+  CALLGATE_DRACHTIO_PORT: { path: ['drachtio', 'port'] },
+  CALLGATE_DRACHTIO_SECRET: { path: ['drachtio', 'secret'] },
+  CALLGATE_ROUTE_URIS: { path: ['routeUris'], parse: list },
+  CALLGATE_RESERVATION_SECONDS: { path: ['billing', 'reservationSeconds'] },
+  CALLGATE_TICK_INTERVAL_MS: { path: ['billing', 'tickIntervalMs'] },
+  CALLGATE_LEASE_TTL_MS: { path: ['billing', 'leaseTtlMs'] },
+  CALLGATE_REENABLE_MINIMUM_USD: { path: ['billing', 'reenableMinimumUsd'] },
+  CALLGATE_TAXES: { path: ['billing', 'taxes'], parse: (v) => JSON.parse(v) },
+  CALLGATE_TRUSTED_PEERS: { path: ['identification', 'trustedPeers'], parse: list },
+  CALLGATE_TRUSTED_HEADER: { path: ['identification', 'trustedHeader'] },
+  CALLGATE_SWEEP_INTERVAL_MS: { path: ['sweeper', 'intervalMs'] },
+  CALLGATE_DRAIN_TIMEOUT_MS: { path: ['sip', 'drainTimeoutMs'] },
+  CALLGATE_CDR_DIR: { path: ['cdr', 'dir'] },
+  CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'], parse: bool },
+  CALLGATE_ADMIN_LISTEN: { path: ['admin', 'listen'] },
+  CALLGATE_ADMIN_TOKEN: { path: ['admin', 'token'] },
+};
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Json, v) : v;
+  return out;
+}
+
+function setPath(target: Json, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (!isObject(node[key])) node[key] = {};
+    node = node[key] as Json;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  configDir?: string;
+  /** Applied after files and before env: used by tests and benches to set values programmatically. */
+  overrides?: Json;
+}
+
+const DEFAULT_CONFIG_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../config');
+
+/**
+ * Loads config/default.json, then config/<NODE_ENV>.json, then CALLGATE_* env keys; validates once,
+ * reports every problem at once, and returns a frozen object. The only reader of process.env.
+ */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const dir = options.configDir ?? env.CALLGATE_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
+  const problems: string[] = [];
+  const readJson = (file: string): Json => {
+    if (!existsSync(file)) return {};
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      if (!isObject(parsed)) throw new Error('top level must be an object');
+      return parsed;
+    } catch (err) {
+      problems.push(`${file}: ${(err as Error).message}`);
+      return {};
+    }
+  };
+  let raw = readJson(resolve(dir, 'default.json'));
+  if (env.NODE_ENV) raw = merge(raw, readJson(resolve(dir, `${env.NODE_ENV}.json`)));
+  if (options.overrides) raw = merge(raw, options.overrides);
+  for (const [key, spec] of Object.entries(ENV_KEYS)) {
+    const value = env[key];
+    if (value === undefined || value === '') continue;
+    try {
+      setPath(raw, spec.path, spec.parse ? spec.parse(value) : value);
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message}`);
+    }
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return deepFreeze(result.data);
+}

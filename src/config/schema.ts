@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { parsePpm, parseUsd } from '../rating/money.js';
+
+export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const id = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.-]{1,64}');
+const port = z.coerce.number().int().min(1).max(65535);
+const usd = z
+  .union([z.string(), z.number()])
+  .transform((v, ctx) => {
+    try {
+      return parseUsd(String(v));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+const ppm = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  try {
+    return parsePpm(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const sipCode = z.coerce.number().int().min(400).max(699);
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
+
+export const REJECT_REASONS = [
+  'unknown_account',
+  'no_rate',
+  'off_manual',
+  'off_funds',
+  'insufficient_funds',
+  'cps_exceeded',
+  'channel_limit',
+  'unavailable',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const configSchema = z
+  .object({
+    switchId: id,
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    redis: z.object({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+      clusterNodes: z.array(hostPort),
+      keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{0,32}$/, 'must be [A-Za-z0-9_.:-]{0,32}'),
+      commandTimeoutMs: z.coerce.number().int().min(10).max(60_000),
+    }),
+    drachtio: z.object({ host: z.string().min(1), port, secret: z.string().min(1) }),
+    routeUris: z.array(z.string().regex(/^sips?:/, 'must be a sip: or sips: URI')),
+    billing: z.object({
+      reservationSeconds: z.coerce.number().int().min(1).max(3600),
+      tickIntervalMs: z.coerce.number().int().min(100).max(300_000),
+      leaseTtlMs: z.coerce.number().int().min(300).max(900_000),
+      reenableMinimumUsd: usd,
+      taxes: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9_ .-]{1,32}$/), rate: ppm })),
+    }),
+    identification: z.object({
+      trustedPeers: z.array(z.string().min(1)),
+      trustedHeader: z.string().regex(/^[A-Za-z0-9-]{1,64}$/),
+    }),
+    sip: z.object({
+      codes: z.object(Object.fromEntries(REJECT_REASONS.map((r) => [r, sipCode])) as Record<RejectReason, typeof sipCode>),
+      retryAfterSeconds: z.coerce.number().int().min(0).max(3600),
+      drainTimeoutMs: z.coerce.number().int().min(0).max(3_600_000),
+    }),
+    sweeper: z.object({ intervalMs: z.coerce.number().int().min(100).max(600_000) }),
+    cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
+    admin: z.object({ listen: hostPort, token: z.string() }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.billing.leaseTtlMs <= c.billing.tickIntervalMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['billing', 'leaseTtlMs'],
+        message: 'must be longer than billing.tickIntervalMs, or every live call would lose its lease between ticks',
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,254 @@
+import type { Redis } from './client.js';
+import type { Keys } from './keys.js';
+import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
+import { loadLuaScript, runScript, type LuaScript } from './script.js';
+
+/** Every script callgate runs, with the number of keys its file name declares. */
+export const SCRIPTS = {
+  admit: loadLuaScript('admit', 4),
+  tick: loadLuaScript('tick', 5),
+  finalize: loadLuaScript('finalize', 6),
+  sweep: loadLuaScript('sweep', 5),
+  accountPut: loadLuaScript('account-put', 2),
+  applyFunds: loadLuaScript('apply-funds', 3),
+  setStatus: loadLuaScript('set-status', 2),
+  setLimits: loadLuaScript('set-limits', 1),
+} satisfies Record<string, LuaScript>;
+
+export type OffReason = 'depleted' | 'credit_limit' | 'manual';
+export type AccountStatus = 'on' | 'off';
+
+export interface AdmitRequest {
+  accountId: string;
+  callId: string;
+  reservation: number;
+  /** Fields of the eventual CDR known at INVITE time, stored with the call so a sweeper can write it. */
+  staticCdr: string;
+}
+export type AdmitResult =
+  | { outcome: 'admitted'; redisNowMs: number; leaseExpiryMs: number; availableAfter: number }
+  | { outcome: 'unknown_account' }
+  | { outcome: 'off'; offReason: OffReason }
+  | { outcome: 'insufficient_funds'; available: number }
+  | { outcome: 'cps_exceeded'; retryAfterMs: number }
+  | { outcome: 'channel_limit'; inUse: number }
+  | { outcome: 'duplicate_call' };
+
+export interface TickRequest {
+  accountId: string;
+  callId: string;
+  total: number;
+  cost: number;
+  tax: number;
+  billedSec: number;
+  talkMs: number;
+  answeredAt: number;
+  nextReservation: number;
+}
+export type TickResult =
+  | { outcome: 'reserved' | 'short'; held: number; balance: number; leaseExpiryMs: number }
+  | { outcome: 'off'; offReason: OffReason; balance: number }
+  | { outcome: 'gone' };
+
+export type Disposition = 'answered' | 'unanswered' | 'cancelled' | 'failed' | 'busy' | 'torn_down' | 'orphaned';
+
+export interface FinalizeRequest {
+  accountId: string;
+  callId: string;
+  total: number;
+  cost: number;
+  tax: number;
+  billedSec: number;
+  talkMs: number;
+  answeredAt: number;
+  endedAt: number;
+  disposition: Disposition;
+  reason: string;
+  sipCode: number;
+}
+export type FinalizeResult = { outcome: 'finalized'; cdrEntryId: string; balance: number } | { outcome: 'already_finalized' };
+
+export interface SweepResult {
+  swept: { callId: string; cdrEntryId: string }[];
+}
+
+export type PutResult = { created: boolean; status: AccountStatus; offReason: OffReason | ''; balance: number };
+export type FundsResult =
+  | { outcome: 'applied' | 'duplicate'; balance: number; status: AccountStatus; offReason: OffReason | '' }
+  | { outcome: 'unknown_account' };
+export type StatusResult = { outcome: 'ok'; status: AccountStatus; offReason: OffReason | '' } | { outcome: 'unknown_account' };
+export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst: number } | { outcome: 'unknown_account' };
+
+function asArray(name: string, reply: unknown): unknown[] {
+  if (!Array.isArray(reply) || typeof reply[0] !== 'number') throw new UnexpectedScriptReplyError(name, reply);
+  return reply;
+}
+const num = (v: unknown) => Number(v);
+
+export interface EngineDeps {
+  redis: Redis;
+  keys: Keys;
+  switchId: string;
+  leaseTtlMs: number;
+}
+
+/**
+ * Typed wrappers of the engine's scripts. They encode arguments and decode replies, nothing more: every
+ * decision is taken inside the atomic script.
+ */
+export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) {
+  const channel = keys.changes;
+
+  async function admitCall(req: AdmitRequest): Promise<AdmitResult> {
+    const a = req.accountId;
+    const r = asArray(
+      'admit',
+      await runScript(redis, SCRIPTS.admit, [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a)], [
+        req.callId,
+        switchId,
+        req.reservation,
+        leaseTtlMs,
+        req.staticCdr,
+      ]),
+    );
+    switch (r[0] as ScriptCode) {
+      case ScriptCode.Ok:
+        return { outcome: 'admitted', redisNowMs: num(r[1]), leaseExpiryMs: num(r[2]), availableAfter: num(r[3]) };
+      case ScriptCode.UnknownAccount:
+        return { outcome: 'unknown_account' };
+      case ScriptCode.AccountOff:
+        return { outcome: 'off', offReason: r[1] as OffReason };
+      case ScriptCode.InsufficientFunds:
+        return { outcome: 'insufficient_funds', available: num(r[1]) };
+      case ScriptCode.CpsExceeded:
+        return { outcome: 'cps_exceeded', retryAfterMs: num(r[1]) };
+      case ScriptCode.ChannelLimit:
+        return { outcome: 'channel_limit', inUse: num(r[1]) };
+      case ScriptCode.DuplicateCall:
+        return { outcome: 'duplicate_call' };
+      default:
+        throw new UnexpectedScriptReplyError('admit', r);
+    }
+  }
+
+  async function tickCall(req: TickRequest): Promise<TickResult> {
+    const a = req.accountId;
+    const r = asArray(
+      'tick',
+      await runScript(
+        redis,
+        SCRIPTS.tick,
+        [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a), keys.events(a)],
+        [a, req.callId, req.total, req.cost, req.tax, req.billedSec, req.talkMs, req.answeredAt, req.nextReservation, leaseTtlMs, channel],
+      ),
+    );
+    switch (r[0] as ScriptCode) {
+      case ScriptCode.Ok:
+      case ScriptCode.Short:
+        return {
+          outcome: r[0] === ScriptCode.Ok ? 'reserved' : 'short',
+          held: num(r[1]),
+          balance: num(r[2]),
+          leaseExpiryMs: num(r[3]),
+        };
+      case ScriptCode.AccountOff:
+        return { outcome: 'off', offReason: r[1] as OffReason, balance: num(r[2]) };
+      case ScriptCode.CallNotFound:
+        return { outcome: 'gone' };
+      default:
+        throw new UnexpectedScriptReplyError('tick', r);
+    }
+  }
+
+  async function finalizeCall(req: FinalizeRequest): Promise<FinalizeResult> {
+    const a = req.accountId;
+    const r = asArray(
+      'finalize',
+      await runScript(
+        redis,
+        SCRIPTS.finalize,
+        [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a)],
+        [
+          a,
+          req.callId,
+          req.total,
+          req.cost,
+          req.tax,
+          req.billedSec,
+          req.talkMs,
+          req.answeredAt,
+          req.endedAt,
+          req.disposition,
+          req.reason,
+          req.sipCode,
+          channel,
+        ],
+      ),
+    );
+    if (r[0] === ScriptCode.AlreadyDone) return { outcome: 'already_finalized' };
+    if (r[0] === ScriptCode.Ok) return { outcome: 'finalized', cdrEntryId: String(r[1]), balance: num(r[2]) };
+    throw new UnexpectedScriptReplyError('finalize', r);
+  }
+
+  async function sweepAccount(accountId: string, limit = 100): Promise<SweepResult> {
+    const a = accountId;
+    const r = asArray(
+      'sweep',
+      await runScript(redis, SCRIPTS.sweep, [keys.account(a), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a)], [
+        a,
+        limit,
+        channel,
+      ]),
+    );
+    const swept: SweepResult['swept'] = [];
+    for (let i = 1; i + 1 < r.length; i += 2) swept.push({ callId: String(r[i]), cdrEntryId: String(r[i + 1]) });
+    return { swept };
+  }
+
+  async function putAccount(accountId: string, fields: Record<string, string>): Promise<PutResult> {
+    const pairs = Object.entries(fields).flat();
+    const r = asArray(
+      'account-put',
+      await runScript(redis, SCRIPTS.accountPut, [keys.account(accountId), keys.events(accountId)], [accountId, channel, ...pairs]),
+    );
+    return { created: r[1] === 1, status: r[2] as AccountStatus, offReason: r[3] as OffReason | '', balance: num(r[4]) };
+  }
+
+  async function applyFunds(accountId: string, paymentId: string, amount: number, reenableMinimum: number): Promise<FundsResult> {
+    const a = accountId;
+    const r = asArray(
+      'apply-funds',
+      await runScript(redis, SCRIPTS.applyFunds, [keys.account(a), keys.payments(a), keys.events(a)], [a, paymentId, amount, reenableMinimum, channel]),
+    );
+    if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    return {
+      outcome: r[0] === ScriptCode.Ok ? 'applied' : 'duplicate',
+      balance: num(r[1]),
+      status: r[2] as AccountStatus,
+      offReason: r[3] as OffReason | '',
+    };
+  }
+
+  async function setStatus(accountId: string, status: AccountStatus, note = ''): Promise<StatusResult> {
+    const r = asArray(
+      'set-status',
+      await runScript(redis, SCRIPTS.setStatus, [keys.account(accountId), keys.events(accountId)], [accountId, status, channel, note]),
+    );
+    if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    return { outcome: 'ok', status: r[1] as AccountStatus, offReason: r[2] as OffReason | '' };
+  }
+
+  async function setLimits(accountId: string, limits: { channels?: number; cps?: number; burst?: number }): Promise<LimitsResult> {
+    const arg = (v?: number) => (v === undefined ? '' : String(v));
+    const r = asArray(
+      'set-limits',
+      await runScript(redis, SCRIPTS.setLimits, [keys.account(accountId)], [arg(limits.channels), arg(limits.cps), arg(limits.burst)]),
+    );
+    if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    return { outcome: 'ok', channels: num(r[1]), cps: num(r[2]), burst: num(r[3]) };
+  }
+
+  return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits };
+}
+
+export type Engine = ReturnType<typeof createEngine>;

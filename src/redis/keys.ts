@@ -1,0 +1,47 @@
+import { ID_PATTERN } from '../config/schema.js';
+
+export class InvalidKeyPartError extends Error {
+  override readonly name = 'InvalidKeyPartError';
+}
+
+function checkId(kind: string, id: string): string {
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+    throw new InvalidKeyPartError(`${kind} id must match [A-Za-z0-9_.-]{1,64}`);
+  }
+  return id;
+}
+
+/**
+ * Every Redis key callgate uses is built here. All of an account's keys share the hash tag {a:<id>}, so
+ * each script touches one slot and runs unchanged on a Redis Cluster. Ids are validated again here, so a
+ * hostile id can never reach another account's slot or a global key.
+ */
+export function createKeys(prefix: string) {
+  const account = (id: string) => `${prefix}{a:${checkId('account', id)}}`;
+  return {
+    prefix,
+    /** Hash: the account's fields, balance, reservation total and CPS bucket. */
+    account: (id: string) => `${account(id)}:acct`,
+    /** Sorted set: callId -> lease expiry (ms, Redis TIME) for live calls on one switch. */
+    leases: (id: string, switchId: string) => `${account(id)}:leases:${checkId('switch', switchId)}`,
+    /** Hash: callId -> JSON record of each live call (reservation, committed cost, CDR fields). */
+    calls: (id: string) => `${account(id)}:calls`,
+    /** Sorted set: callId -> lease expiry, across all switches: what the sweeper reads. */
+    expiry: (id: string) => `${account(id)}:expiry`,
+    /** Stream: CDRs appended by finalize and sweep, deleted once a CDR writer has made them durable. */
+    cdrs: (id: string) => `${account(id)}:cdrs`,
+    /** Stream: events (low balance, status change, teardown for funds) awaiting dispatch. */
+    events: (id: string) => `${account(id)}:events`,
+    /** Hash: payment id -> applied amount, so a retried payment never credits twice. */
+    payments: (id: string) => `${account(id)}:payments`,
+    /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
+    catalog: `${prefix}{catalog}:accounts`,
+    /** Hash: deckId -> version of the deck; the deck itself lives under deck(). */
+    deckIndex: `${prefix}{catalog}:decks`,
+    deck: (deckId: string) => `${prefix}{deck:${checkId('deck', deckId)}}:rates`,
+    /** Pub/sub channel announcing catalog, deck and account changes to every instance. */
+    changes: `${prefix}changes`,
+  };
+}
+
+export type Keys = ReturnType<typeof createKeys>;

@@ -1,0 +1,43 @@
+--[[
+  Ends one call exactly once: settles the final price (priced by src/rating: increments, connect fee,
+  tax when not exempt) against what ticks already committed, frees the reservation and the lease,
+  applies the automatic OFF rules and appends the CDR to the account's stream. A second call for the
+  same callId finds no live call and changes nothing.
+
+  KEYS[1] account hash   KEYS[2] leases of this switch   KEYS[3] live calls hash
+  KEYS[4] lease expiries KEYS[5] CDR stream              KEYS[6] events stream
+
+  ARGV[1] accountId  ARGV[2] callId
+  ARGV[3] final total (cost + tax)  ARGV[4] cost  ARGV[5] tax  ARGV[6] billed seconds  ARGV[7] talk ms
+  ARGV[8] answeredAt (epoch ms, 0 if never)  ARGV[9] endedAt (epoch ms)
+  ARGV[10] disposition   ARGV[11] release reason   ARGV[12] SIP code   ARGV[13] change channel
+
+  Returns
+    { 1, cdrEntryId, balance }   settled
+    { 0 }                        already finalized (or never admitted): nothing changed
+]]
+--- @include "common"
+
+local accountId, callId = ARGV[1], ARGV[2]
+local raw = redis.call('HGET', KEYS[3], callId)
+if not raw then return { 0 } end
+local m = parseMeter(raw)
+local static = redis.call('HGET', KEYS[3], callId .. '#cdr') or '{}'
+local a = loadAccount(KEYS[1])
+local now = nowMs()
+local total = tonumber(ARGV[3])
+
+if a then
+  a.balance = a.balance - (total - m.com)
+  a.reserved = a.reserved - m.rsv
+  settleAccount(a, KEYS[6], accountId, now, ARGV[13], nil)
+end
+redis.call('ZREM', KEYS[2], callId)
+redis.call('ZREM', KEYS[4], callId)
+redis.call('HDEL', KEYS[3], callId, callId .. '#cdr')
+
+local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', static, 'switchId', m.sw,
+  'disposition', ARGV[10], 'reason', ARGV[11], 'sipCode', ARGV[12],
+  'answeredAt', ARGV[8], 'endedAt', ARGV[9], 'talkMs', ARGV[7], 'billedSec', ARGV[6],
+  'cost', ARGV[4], 'tax', ARGV[5], 'total', int(total), 'balanceAfter', int(a and a.balance or 0))
+return { 1, id, int(a and a.balance or 0) }

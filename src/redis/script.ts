@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Redis } from './client.js';
+
+const LUA_DIR = new URL('./lua/', import.meta.url);
+const INCLUDE = /^--- @include "([a-z0-9-]+)"\s*$/gm;
+
+/** A Lua script read from src/redis/lua/<name>-<numberOfKeys>.lua, with its includes inlined. */
+export interface LuaScript {
+  readonly name: string;
+  readonly numberOfKeys: number;
+  readonly source: string;
+  readonly sha1: string;
+}
+
+export function loadLuaScript(name: string, numberOfKeys: number): LuaScript {
+  const read = (file: URL) => readFileSync(file, 'utf8');
+  const body = read(new URL(`${name}-${numberOfKeys}.lua`, LUA_DIR));
+  const source = body.replace(INCLUDE, (_, inc: string) => read(new URL(`includes/${inc}.lua`, LUA_DIR)));
+  return { name, numberOfKeys, source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+export function luaScriptFromSource(name: string, numberOfKeys: number, source: string): LuaScript {
+  return { name, numberOfKeys, source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+export class ScriptKeysError extends Error {
+  override readonly name = 'ScriptKeysError';
+}
+
+/**
+ * EVALSHA, falling back to EVAL once when the server has not seen the script (a restart, a failover, a
+ * new cluster node). The first key routes the call on a cluster.
+ */
+export async function runScript(redis: Redis, script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+  if (keys.length !== script.numberOfKeys) {
+    throw new ScriptKeysError(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+  }
+  const options = { keys, arguments: args.map(String) };
+  try {
+    return await redis.evalSha(script.sha1, options);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(script.source, options);
+    throw err;
+  }
+}
