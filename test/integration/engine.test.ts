@@ -1,0 +1,240 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect, it } from 'vitest';
+import { describeOnRedis, type TestContext } from '../helpers/context.js';
+
+let seq = 0;
+const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
+
+async function prepaid(ctx: TestContext, fields: Record<string, string> = {}, fundsMicros = 10_000_000): Promise<string> {
+  const id = uniq('pre');
+  await ctx.engine.putAccount(id, { type: 'prepaid', channels: '10', cps: '1000', burst: '1000', lowBalanceThreshold: '0', ...fields });
+  if (fundsMicros > 0) await ctx.engine.applyFunds(id, uniq('pay'), fundsMicros, 0);
+  return id;
+}
+
+async function postpaid(ctx: TestContext, creditLimit: number, fields: Record<string, string> = {}): Promise<string> {
+  const id = uniq('post');
+  await ctx.engine.putAccount(id, {
+    type: 'postpaid', creditLimit: String(creditLimit), channels: '10', cps: '1000', burst: '1000', lowBalanceThreshold: '0', ...fields,
+  });
+  return id;
+}
+
+const admit = (ctx: TestContext, accountId: string, reservation = 1000, callId = uniq('call')) =>
+  ctx.engine.admitCall({ accountId, callId, reservation, staticCdr: '{}' }).then((r) => ({ ...r, callId }));
+
+const finalizeAt = (ctx: TestContext, accountId: string, callId: string, total: number, disposition: 'answered' | 'cancelled' = 'answered') =>
+  ctx.engine.finalizeCall({
+    accountId, callId, total, cost: total, tax: 0, billedSec: 0, talkMs: 0, answeredAt: 0, endedAt: Date.now(),
+    disposition, reason: 'test', sipCode: 200,
+  });
+
+async function accountHash(ctx: TestContext, id: string) {
+  return ctx.conn.redis.hGetAll(ctx.keys.account(id));
+}
+
+describeOnRedis('engine invariants', (ctx) => {
+  it('admits exactly `channels` calls out of 500 concurrent admits (invariant 1)', async () => {
+    const id = await prepaid(ctx(), { channels: '10', cps: '100000', burst: '100000' }, 1_000_000_000);
+    const results = await Promise.all(Array.from({ length: 500 }, () => admit(ctx(), id)));
+    const outcomes = results.map((r) => r.outcome);
+    expect(outcomes.filter((o) => o === 'admitted')).toHaveLength(10);
+    expect(outcomes.filter((o) => o === 'channel_limit')).toHaveLength(490);
+    expect(await ctx().conn.redis.zCard(ctx().keys.leases(id, ctx().config.switchId))).toBe(10);
+    // a freed channel is admitted again, and only one
+    const first = results.find((r) => r.outcome === 'admitted')!;
+    await finalizeAt(ctx(), id, first.callId, 0, 'cancelled');
+    const again = await Promise.all(Array.from({ length: 20 }, () => admit(ctx(), id)));
+    expect(again.filter((r) => r.outcome === 'admitted')).toHaveLength(1);
+  });
+
+  it('checks status, then funds, then CPS, then channels (first failure decides)', async () => {
+    const id = await prepaid(ctx(), { channels: '0', cps: '1', burst: '1' }, 0);
+    expect((await admit(ctx(), id)).outcome).toBe('off'); // prepaid at $0 is OFF/depleted
+    await ctx().engine.applyFunds(id, uniq('p'), 5_000, 0);
+    expect((await admit(ctx(), id, 6_000)).outcome).toBe('insufficient_funds');
+    expect((await admit(ctx(), id, 1_000)).outcome).toBe('channel_limit'); // spends the only token
+    expect((await admit(ctx(), id, 1_000)).outcome).toBe('cps_exceeded');
+    expect((await admit(ctx(), 'no-such-account')).outcome).toBe('unknown_account');
+  });
+
+  it('holds admitted attempts within cps*T + burst over a simulated window (invariant 4)', async () => {
+    const cps = 20;
+    const burst = 5;
+    const id = await prepaid(ctx(), { channels: '100000', cps: String(cps), burst: String(burst) }, 1_000_000_000);
+    const started = Date.now();
+    const admittedAt: number[] = [];
+    let retryAfterSeen = 0;
+    // offer 4x the allowed rate for about 1.5 s
+    while (Date.now() - started < 1500) {
+      const batch = await Promise.all(Array.from({ length: 8 }, () => admit(ctx(), id, 1)));
+      for (const r of batch) {
+        if (r.outcome === 'admitted') admittedAt.push(r.redisNowMs);
+        else if (r.outcome === 'cps_exceeded') retryAfterSeen = Math.max(retryAfterSeen, r.retryAfterMs);
+        else throw new Error(`unexpected ${r.outcome}`);
+      }
+      await sleep(100);
+    }
+    expect(retryAfterSeen).toBeGreaterThan(0);
+    expect(retryAfterSeen).toBeLessThanOrEqual(Math.ceil(1000 / cps));
+    admittedAt.sort((a, b) => a - b);
+    // every window [t, t+T] starting at an admit holds at most cps*T + burst admits
+    for (const T of [0.1, 0.5, 1]) {
+      for (let i = 0; i < admittedAt.length; i++) {
+        let n = 0;
+        for (let j = i; j < admittedAt.length && admittedAt[j]! - admittedAt[i]! <= T * 1000; j++) n++;
+        expect(n).toBeLessThanOrEqual(Math.floor(cps * T + burst));
+      }
+    }
+    // and the bucket did let the sustained rate through, not just the burst
+    const span = (admittedAt.at(-1)! - admittedAt[0]!) / 1000;
+    expect(admittedAt.length).toBeGreaterThanOrEqual(Math.floor(cps * span * 0.8));
+  });
+
+  it('bounds prepaid overdraft to one reservation unit per concurrent call (invariant 3)', async () => {
+    const unit = 60_000; // the next 60 s at $0.06/min = 1,000 micros per second
+    const perSecond = 1_000;
+    const id = await prepaid(ctx(), { channels: '100', cps: '100000', burst: '100000' }, 500_000);
+    const results = await Promise.all(Array.from({ length: 50 }, () => admit(ctx(), id, unit)));
+    const live = results.filter((r) => r.outcome === 'admitted').map((r) => r.callId);
+    expect(live).toHaveLength(Math.floor(500_000 / unit)); // 8 admitted on funds, 42 refused
+    expect(results.filter((r) => r.outcome === 'insufficient_funds')).toHaveLength(50 - live.length);
+    // simulated talk: each call ticks every 30 s of talk and commits its running cost; a call that is
+    // short of funds is torn down once its paid time (committed + held) is used up
+    const paid = new Map<string, number>(live.map((c) => [c, unit]));
+    const ended = new Set<string>();
+    for (let talk = 30; ended.size < live.length && talk < 3600; talk += 30) {
+      await Promise.all(
+        live.filter((c) => !ended.has(c)).map(async (callId) => {
+          const owed = talk * perSecond;
+          if (owed > paid.get(callId)!) {
+            // teardown at the end of paid time: bill exactly what was paid for
+            await finalizeAt(ctx(), id, callId, paid.get(callId)!);
+            ended.add(callId);
+            return;
+          }
+          const r = await ctx().engine.tickCall({
+            accountId: id, callId, total: owed, cost: owed, tax: 0, billedSec: talk, talkMs: talk * 1000, answeredAt: 1, nextReservation: unit,
+          });
+          if (r.outcome === 'off' || r.outcome === 'gone') {
+            await finalizeAt(ctx(), id, callId, owed);
+            ended.add(callId);
+          } else paid.set(callId, owed + r.held);
+        }),
+      );
+    }
+    expect(ended.size).toBe(live.length);
+    const acct = await accountHash(ctx(), id);
+    expect(Number(acct.reserved)).toBe(0);
+    expect(Number(acct.balance)).toBeGreaterThanOrEqual(-unit * live.length);
+    expect(Number(acct.balance)).toBeLessThanOrEqual(0);
+    expect(acct.status).toBe('off');
+    expect(acct.offReason).toBe('depleted');
+    // money conserved: the balance moved by exactly the sum of the CDR totals
+    const cdrs = await ctx().conn.redis.xRange(ctx().keys.cdrs(id), '-', '+');
+    const billed = cdrs.reduce((s, e) => s + Number(e.message.total), 0);
+    expect(500_000 - billed).toBe(Number(acct.balance));
+  });
+
+  it('turns a prepaid account OFF at $0 and lifts it on a payment reaching the minimum', async () => {
+    const id = await prepaid(ctx(), {}, 100_000);
+    const a = await admit(ctx(), id, 50_000);
+    await finalizeAt(ctx(), id, a.callId, 100_000);
+    let acct = await accountHash(ctx(), id);
+    expect([acct.status, acct.offReason, acct.balance]).toEqual(['off', 'depleted', '0']);
+    expect((await admit(ctx(), id)).outcome).toBe('off');
+    // below the re-enable minimum the account stays OFF
+    expect((await ctx().engine.applyFunds(id, uniq('p'), 400_000, 500_000)).status).toBe('off');
+    const r = await ctx().engine.applyFunds(id, uniq('p'), 100_000, 500_000);
+    expect([r.outcome, r.status, r.offReason]).toEqual(['applied', 'on', '']);
+    acct = await accountHash(ctx(), id);
+    expect(acct.balance).toBe('500000');
+  });
+
+  it('turns a postpaid account OFF at its credit limit, and a payment lifts it', async () => {
+    const id = await postpaid(ctx(), 200_000);
+    const a = await admit(ctx(), id, 150_000);
+    expect(a.outcome).toBe('admitted');
+    expect((await admit(ctx(), id, 60_000)).outcome).toBe('insufficient_funds'); // 200k - 150k held
+    await finalizeAt(ctx(), id, a.callId, 200_000);
+    const acct = await accountHash(ctx(), id);
+    expect([acct.status, acct.offReason, acct.balance]).toEqual(['off', 'credit_limit', '-200000']);
+    const r = await ctx().engine.applyFunds(id, uniq('p'), 150_000, 100_000);
+    expect([r.status, r.balance]).toEqual(['on', -50_000]);
+  });
+
+  it('keeps a manual OFF through a payment; only an engineer lifts it', async () => {
+    const id = await prepaid(ctx(), {}, 1_000_000);
+    await ctx().engine.setStatus(id, 'off', 'MSA violation: short calls');
+    const r = await ctx().engine.applyFunds(id, uniq('p'), 5_000_000, 0);
+    expect([r.status, r.offReason]).toEqual(['off', 'manual']);
+    expect((await admit(ctx(), id)).outcome).toBe('off');
+    expect(await ctx().engine.setStatus(id, 'on')).toEqual({ outcome: 'ok', status: 'on', offReason: '' });
+    expect((await admit(ctx(), id)).outcome).toBe('admitted');
+  });
+
+  it('applies a payment id once', async () => {
+    const id = await prepaid(ctx(), {}, 0);
+    const pay = uniq('pay');
+    const first = await ctx().engine.applyFunds(id, pay, 2_500_000, 0);
+    const again = await ctx().engine.applyFunds(id, pay, 2_500_000, 0);
+    expect(first.outcome).toBe('applied');
+    expect(again.outcome).toBe('duplicate');
+    expect((await accountHash(ctx(), id)).balance).toBe('2500000');
+  });
+
+  it('ends live calls at their next tick once the account is OFF', async () => {
+    const id = await prepaid(ctx(), {}, 1_000_000);
+    const a = await admit(ctx(), id, 10_000);
+    await ctx().engine.setStatus(id, 'off');
+    const t = await ctx().engine.tickCall({
+      accountId: id, callId: a.callId, total: 5_000, cost: 5_000, tax: 0, billedSec: 6, talkMs: 5_000, answeredAt: 1, nextReservation: 10_000,
+    });
+    expect(t).toMatchObject({ outcome: 'off', offReason: 'manual', balance: 995_000 });
+    expect((await accountHash(ctx(), id)).reserved).toBe('0');
+  });
+
+  it('finalizes exactly once: a second finalize changes nothing', async () => {
+    const id = await prepaid(ctx(), {}, 1_000_000);
+    const a = await admit(ctx(), id, 10_000);
+    const first = await finalizeAt(ctx(), id, a.callId, 7_000);
+    const second = await finalizeAt(ctx(), id, a.callId, 7_000);
+    expect(first.outcome).toBe('finalized');
+    expect(second.outcome).toBe('already_finalized');
+    const acct = await accountHash(ctx(), id);
+    expect([acct.balance, acct.reserved]).toEqual(['993000', '0']);
+    expect(await ctx().conn.redis.xLen(ctx().keys.cdrs(id))).toBe(1);
+  });
+
+  it('sweeps an expired lease into exactly one orphaned CDR billed to the last heartbeat', async () => {
+    const c = ctx();
+    const id = await prepaid(c, {}, 1_000_000);
+    const a = await admit(c, id, 60_000);
+    await c.engine.tickCall({
+      accountId: id, callId: a.callId, total: 12_345, cost: 10_000, tax: 2_345, billedSec: 12, talkMs: 11_500, answeredAt: 1_700_000_000_000, nextReservation: 60_000,
+    });
+    // nothing is swept while the lease is alive
+    expect((await c.engine.sweepAccount(id)).swept).toHaveLength(0);
+    await sleep(c.config.billing.leaseTtlMs + 50);
+    const sweeps = await Promise.all([c.engine.sweepAccount(id), c.engine.sweepAccount(id), c.engine.sweepAccount(id)]);
+    expect(sweeps.flatMap((s) => s.swept).map((s) => s.callId)).toEqual([a.callId]);
+    const cdrs = await c.conn.redis.xRange(c.keys.cdrs(id), '-', '+');
+    expect(cdrs).toHaveLength(1);
+    expect(cdrs[0]!.message).toMatchObject({
+      callId: a.callId, disposition: 'orphaned', total: '12345', cost: '10000', tax: '2345', billedSec: '12', talkMs: '11500', answeredAt: '1700000000000',
+    });
+    const acct = await accountHash(c, id);
+    expect([acct.balance, acct.reserved]).toEqual(['987655', '0']);
+    // the owner coming back finds its call gone and cannot bill it again
+    expect((await finalizeAt(c, id, a.callId, 99_999)).outcome).toBe('already_finalized');
+    expect(await c.conn.redis.hLen(c.keys.calls(id))).toBe(0);
+    expect(await c.conn.redis.zCard(c.keys.expiry(id))).toBe(0);
+  });
+
+  it('refuses a duplicate call id without touching the first call', async () => {
+    const id = await prepaid(ctx(), {}, 1_000_000);
+    const a = await admit(ctx(), id, 10_000);
+    expect((await admit(ctx(), id, 10_000, a.callId)).outcome).toBe('duplicate_call');
+    expect((await accountHash(ctx(), id)).reserved).toBe('10000');
+  });
+}, { billing: { leaseTtlMs: 400, tickIntervalMs: 200 } });
