@@ -2,6 +2,7 @@ import type { Redis } from './client.js';
 import type { Keys } from './keys.js';
 import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
 import { loadLuaScript, runScript, type LuaScript } from './script.js';
+import { limitsArgs, type AccountLimits } from './account-fields.js';
 
 /** Every script callgate runs, with the number of keys its file name declares. */
 export const SCRIPTS = {
@@ -205,11 +206,17 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
     return { swept };
   }
 
-  async function putAccount(accountId: string, fields: Record<string, string>): Promise<PutResult> {
+  /** Writes the account's limits and descriptive fields; `fields` must not use the packed names. */
+  async function putAccount(accountId: string, limits: AccountLimits, fields: Record<string, string> = {}): Promise<PutResult> {
     const pairs = Object.entries(fields).flat();
     const r = asArray(
       'account-put',
-      await runScript(redis, SCRIPTS.accountPut, [keys.account(accountId), keys.events(accountId)], [accountId, channel, ...pairs]),
+      await runScript(redis, SCRIPTS.accountPut, [keys.account(accountId), keys.events(accountId)], [
+        accountId,
+        channel,
+        ...limitsArgs(limits),
+        ...pairs,
+      ]),
     );
     return { created: r[1] === 1, status: r[2] as AccountStatus, offReason: r[3] as OffReason | '', balance: num(r[4]) };
   }

@@ -1,22 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { decodeAccountHash, type AccountLimits } from '../../src/redis/account-fields.js';
 
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
 
-async function prepaid(ctx: TestContext, fields: Record<string, string> = {}, fundsMicros = 10_000_000): Promise<string> {
+const limits: AccountLimits = { type: 'prepaid', creditLimit: 0, channels: 10, cps: 1000, burst: 1000, lowBalanceThreshold: 0 };
+
+async function prepaid(ctx: TestContext, fields: Partial<AccountLimits> = {}, fundsMicros = 10_000_000): Promise<string> {
   const id = uniq('pre');
-  await ctx.engine.putAccount(id, { type: 'prepaid', channels: '10', cps: '1000', burst: '1000', lowBalanceThreshold: '0', ...fields });
+  await ctx.engine.putAccount(id, { ...limits, ...fields });
   if (fundsMicros > 0) await ctx.engine.applyFunds(id, uniq('pay'), fundsMicros, 0);
   return id;
 }
 
-async function postpaid(ctx: TestContext, creditLimit: number, fields: Record<string, string> = {}): Promise<string> {
+async function postpaid(ctx: TestContext, creditLimit: number, fields: Partial<AccountLimits> = {}): Promise<string> {
   const id = uniq('post');
-  await ctx.engine.putAccount(id, {
-    type: 'postpaid', creditLimit: String(creditLimit), channels: '10', cps: '1000', burst: '1000', lowBalanceThreshold: '0', ...fields,
-  });
+  await ctx.engine.putAccount(id, { ...limits, type: 'postpaid', creditLimit, ...fields });
   return id;
 }
 
@@ -29,13 +30,20 @@ const finalizeAt = (ctx: TestContext, accountId: string, callId: string, total: 
     disposition, reason: 'test', sipCode: 200,
   });
 
+async function pay(ctx: TestContext, id: string, paymentId: string, amount: number, reenableMinimum: number) {
+  const r = await ctx.engine.applyFunds(id, paymentId, amount, reenableMinimum);
+  if (r.outcome === 'unknown_account') throw new Error(`no account ${id}`);
+  return r;
+}
+
 async function accountHash(ctx: TestContext, id: string) {
-  return ctx.conn.redis.hGetAll(ctx.keys.account(id));
+  const a = decodeAccountHash(await ctx.conn.redis.hGetAll(ctx.keys.account(id)));
+  return { ...a, balance: String(a.balance), reserved: String(a.reserved) };
 }
 
 describeOnRedis('engine invariants', (ctx) => {
   it('admits exactly `channels` calls out of 500 concurrent admits (invariant 1)', async () => {
-    const id = await prepaid(ctx(), { channels: '10', cps: '100000', burst: '100000' }, 1_000_000_000);
+    const id = await prepaid(ctx(), { channels: 10, cps: 100000, burst: 100000 }, 1_000_000_000);
     const results = await Promise.all(Array.from({ length: 500 }, () => admit(ctx(), id)));
     const outcomes = results.map((r) => r.outcome);
     expect(outcomes.filter((o) => o === 'admitted')).toHaveLength(10);
@@ -49,9 +57,9 @@ describeOnRedis('engine invariants', (ctx) => {
   });
 
   it('checks status, then funds, then CPS, then channels (first failure decides)', async () => {
-    const id = await prepaid(ctx(), { channels: '0', cps: '1', burst: '1' }, 0);
+    const id = await prepaid(ctx(), { channels: 0, cps: 1, burst: 1 }, 0);
     expect((await admit(ctx(), id)).outcome).toBe('off'); // prepaid at $0 is OFF/depleted
-    await ctx().engine.applyFunds(id, uniq('p'), 5_000, 0);
+    await pay(ctx(), id, uniq('p'), 5_000, 0);
     expect((await admit(ctx(), id, 6_000)).outcome).toBe('insufficient_funds');
     expect((await admit(ctx(), id, 1_000)).outcome).toBe('channel_limit'); // spends the only token
     expect((await admit(ctx(), id, 1_000)).outcome).toBe('cps_exceeded');
@@ -61,7 +69,7 @@ describeOnRedis('engine invariants', (ctx) => {
   it('holds admitted attempts within cps*T + burst over a simulated window (invariant 4)', async () => {
     const cps = 20;
     const burst = 5;
-    const id = await prepaid(ctx(), { channels: '100000', cps: String(cps), burst: String(burst) }, 1_000_000_000);
+    const id = await prepaid(ctx(), { channels: 100000, cps, burst }, 1_000_000_000);
     const started = Date.now();
     const admittedAt: number[] = [];
     let retryAfterSeen = 0;
@@ -94,7 +102,7 @@ describeOnRedis('engine invariants', (ctx) => {
   it('bounds prepaid overdraft to one reservation unit per concurrent call (invariant 3)', async () => {
     const unit = 60_000; // the next 60 s at $0.06/min = 1,000 micros per second
     const perSecond = 1_000;
-    const id = await prepaid(ctx(), { channels: '100', cps: '100000', burst: '100000' }, 500_000);
+    const id = await prepaid(ctx(), { channels: 100, cps: 100000, burst: 100000 }, 500_000);
     const results = await Promise.all(Array.from({ length: 50 }, () => admit(ctx(), id, unit)));
     const live = results.filter((r) => r.outcome === 'admitted').map((r) => r.callId);
     expect(live).toHaveLength(Math.floor(500_000 / unit)); // 8 admitted on funds, 42 refused
@@ -144,8 +152,8 @@ describeOnRedis('engine invariants', (ctx) => {
     expect([acct.status, acct.offReason, acct.balance]).toEqual(['off', 'depleted', '0']);
     expect((await admit(ctx(), id)).outcome).toBe('off');
     // below the re-enable minimum the account stays OFF
-    expect((await ctx().engine.applyFunds(id, uniq('p'), 400_000, 500_000)).status).toBe('off');
-    const r = await ctx().engine.applyFunds(id, uniq('p'), 100_000, 500_000);
+    expect((await pay(ctx(), id, uniq('p'), 400_000, 500_000)).status).toBe('off');
+    const r = await pay(ctx(), id, uniq('p'), 100_000, 500_000);
     expect([r.outcome, r.status, r.offReason]).toEqual(['applied', 'on', '']);
     acct = await accountHash(ctx(), id);
     expect(acct.balance).toBe('500000');
@@ -159,14 +167,14 @@ describeOnRedis('engine invariants', (ctx) => {
     await finalizeAt(ctx(), id, a.callId, 200_000);
     const acct = await accountHash(ctx(), id);
     expect([acct.status, acct.offReason, acct.balance]).toEqual(['off', 'credit_limit', '-200000']);
-    const r = await ctx().engine.applyFunds(id, uniq('p'), 150_000, 100_000);
+    const r = await pay(ctx(), id, uniq('p'), 150_000, 100_000);
     expect([r.status, r.balance]).toEqual(['on', -50_000]);
   });
 
   it('keeps a manual OFF through a payment; only an engineer lifts it', async () => {
     const id = await prepaid(ctx(), {}, 1_000_000);
     await ctx().engine.setStatus(id, 'off', 'MSA violation: short calls');
-    const r = await ctx().engine.applyFunds(id, uniq('p'), 5_000_000, 0);
+    const r = await pay(ctx(), id, uniq('p'), 5_000_000, 0);
     expect([r.status, r.offReason]).toEqual(['off', 'manual']);
     expect((await admit(ctx(), id)).outcome).toBe('off');
     expect(await ctx().engine.setStatus(id, 'on')).toEqual({ outcome: 'ok', status: 'on', offReason: '' });
@@ -175,9 +183,9 @@ describeOnRedis('engine invariants', (ctx) => {
 
   it('applies a payment id once', async () => {
     const id = await prepaid(ctx(), {}, 0);
-    const pay = uniq('pay');
-    const first = await ctx().engine.applyFunds(id, pay, 2_500_000, 0);
-    const again = await ctx().engine.applyFunds(id, pay, 2_500_000, 0);
+    const paymentId = uniq('pay');
+    const first = await pay(ctx(), id, paymentId, 2_500_000, 0);
+    const again = await pay(ctx(), id, paymentId, 2_500_000, 0);
     expect(first.outcome).toBe('applied');
     expect(again.outcome).toBe('duplicate');
     expect((await accountHash(ctx(), id)).balance).toBe('2500000');

@@ -1,30 +1,35 @@
 --[[
-  Creates or updates an account's settings (validated beforehand by src/accounts). Money held by the
-  account (balance, reservations) is never set here: a new account starts at 0, and only payments move
-  the balance. A lowered credit limit applies the automatic OFF rule at once.
+  Creates or updates an account's settings, validated and merged with the stored account beforehand by
+  src/accounts. Money held by the account (balance, reservations) is never set here: a new account
+  starts at 0 in the state the rules give it (a prepaid account without funds is OFF/depleted), and only
+  payments move the balance. A lowered credit limit applies the automatic OFF rule at once; a lowered
+  burst caps the tokens already in the CPS bucket.
 
   KEYS[1] account hash   KEYS[2] events stream
-  ARGV[1] accountId   ARGV[2] change channel   ARGV[3..] field, value pairs
+  ARGV[1] accountId   ARGV[2] change channel
+  ARGV[3] type   ARGV[4] creditLimit   ARGV[5] channels   ARGV[6] cps   ARGV[7] burst   ARGV[8] lowBalanceThreshold
+  ARGV[9..] other field, value pairs (descriptive fields stored as given)
 
   Returns { 1, created (1|0), status, offReason, balance }
 ]]
 --- @include "common"
 
+local limits = table.concat({ ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8] }, '|')
+local state = redis.call('HGET', KEYS[1], 'state')
 local created = 0
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if not state then
   created = 1
-  redis.call('HSET', KEYS[1], 'balance', '0', 'reserved', '0', 'status', 'on', 'offReason', '', 'lowArmed', '1')
+  state = 'on||0|0|||1'
 end
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
--- a smaller burst takes effect on the next INVITE, not after the bucket drains
-local v = redis.call('HMGET', KEYS[1], 'tokens', 'burst')
-if v[1] and tonumber(v[1]) > tonumber(v[2]) then redis.call('HSET', KEYS[1], 'tokens', v[2]) end
-local a = loadAccount(KEYS[1])
+local fields = { 'limits', limits }
+for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+
+local a = parseAccount(KEYS[1], limits, state)
 local now = nowMs()
+if a.tokens and a.tokens > a.burst then a.tokens = a.burst end
 if created == 1 then
-  -- a new account starts in the state the rules give it (a prepaid one without funds is OFF), with no event
+  -- the starting state comes from the rules directly, and raises no event
   if exhausted(a) then a.status = 'off'; a.offReason = (a.type == 'postpaid') and 'credit_limit' or 'depleted' end
   a.lowArmed = (fundsOf(a) < a.low) and '0' or '1'
   a.was = a.status .. '/' .. a.offReason

@@ -1,6 +1,6 @@
 --[[
   Admits one call: status, funds, CPS bucket, then channels on this switch, in that order; the first
-  failure decides. On success writes the lease, the first reservation and the call's meter record.
+  failure decides. On success writes the lease, the first reservation and the call's record.
 
   KEYS[1] account hash       {a:<id>}:acct
   KEYS[2] leases of switch   {a:<id>}:leases:<switchId>
@@ -25,42 +25,43 @@
 local callId, switchId = ARGV[1], ARGV[2]
 local reservation, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 
-local v = redis.call('HMGET', KEYS[1], 'type', 'status', 'offReason', 'balance', 'creditLimit', 'reserved',
-  'channels', 'cps', 'burst', 'tokens', 'tokensAt')
-if not v[1] then return { -1 } end
-if v[2] ~= 'on' then return { -2, v[3] or '' } end
+local a = loadAccount(KEYS[1])
+if not a then return { -1 } end
+if a.status ~= 'on' then return { -2, a.offReason } end
 
-local balance, reserved = tonumber(v[4]) or 0, tonumber(v[6]) or 0
-local available = balance - reserved
-if v[1] == 'postpaid' then available = available + (tonumber(v[5]) or 0) end
+local available = availableOf(a)
 if available < reservation then return { -3, int(available) } end
 
-if redis.call('HEXISTS', KEYS[3], callId) == 1 then return { -7 } end
-
 local now = nowMs()
-local cps, burst = tonumber(v[8]) or 0, tonumber(v[9]) or 0
-local tokens, at = tonumber(v[10]), tonumber(v[11])
+local tokens, at = a.tokens, a.tokensAt
 if tokens == nil or at == nil then
-  tokens, at = burst, now
+  tokens, at = a.burst, now
 end
-if now > at and cps > 0 then tokens = math.min(burst, tokens + (now - at) * cps / 1000) end
+if now > at and a.cps > 0 then tokens = math.min(a.burst, tokens + (now - at) * a.cps / 1000) end
+a.tokensAt = now
 if tokens < 1 then
-  redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'tokensAt', int(now))
-  if cps <= 0 then return { -4, 1000 } end
-  return { -4, math.ceil((1 - tokens) * 1000 / cps) }
+  a.tokens = tokens
+  saveState(a)
+  if a.cps <= 0 then return { -4, 1000 } end
+  return { -4, math.ceil((1 - tokens) * 1000 / a.cps) }
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens - 1), 'tokensAt', int(now))
+a.tokens = tokens - 1
 
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local inUse = redis.call('ZCARD', KEYS[2])
-if inUse >= (tonumber(v[7]) or 0) then return { -5, inUse } end
+if inUse >= a.channels then
+  saveState(a)
+  return { -5, inUse }
+end
 
 local expiry = now + ttl
+local record = formatCall({ sw = switchId, rsv = reservation, com = 0, cost = 0, tax = 0, bsec = 0, talk = 0, beat = now, ans = 0, static = ARGV[5] })
+if redis.call('HSETNX', KEYS[3], callId, record) == 0 then
+  saveState(a)
+  return { -7 }
+end
 redis.call('ZADD', KEYS[2], expiry, callId)
-redis.call('PEXPIRE', KEYS[2], ttl * 2)
 redis.call('ZADD', KEYS[4], expiry, callId)
-redis.call('HSET', KEYS[3], callId,
-  formatMeter({ sw = switchId, rsv = reservation, com = 0, cost = 0, tax = 0, bsec = 0, talk = 0, beat = now, ans = 0 }),
-  callId .. '#cdr', ARGV[5])
-redis.call('HSET', KEYS[1], 'reserved', int(reserved + reservation))
+a.reserved = a.reserved + reservation
+saveState(a)
 return { 1, int(now), int(expiry), int(available - reservation) }

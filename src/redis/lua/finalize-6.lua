@@ -21,8 +21,7 @@
 local accountId, callId = ARGV[1], ARGV[2]
 local raw = redis.call('HGET', KEYS[3], callId)
 if not raw then return { 0 } end
-local m = parseMeter(raw)
-local static = redis.call('HGET', KEYS[3], callId .. '#cdr') or '{}'
+local m = parseCall(raw)
 local a = loadAccount(KEYS[1])
 local now = nowMs()
 local total = tonumber(ARGV[3])
@@ -34,9 +33,9 @@ if a then
 end
 redis.call('ZREM', KEYS[2], callId)
 redis.call('ZREM', KEYS[4], callId)
-redis.call('HDEL', KEYS[3], callId, callId .. '#cdr')
+redis.call('HDEL', KEYS[3], callId)
 
-local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', static, 'switchId', m.sw,
+local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw,
   'disposition', ARGV[10], 'reason', ARGV[11], 'sipCode', ARGV[12],
   'answeredAt', ARGV[8], 'endedAt', ARGV[9], 'talkMs', ARGV[7], 'billedSec', ARGV[6],
   'cost', ARGV[4], 'tax', ARGV[5], 'total', int(total), 'balanceAfter', int(a and a.balance or 0))

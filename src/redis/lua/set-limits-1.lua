@@ -1,17 +1,21 @@
 --[[
-  Live limit change. It applies to the very next INVITE on every switch: admit reads these fields.
-  A lowered burst also caps the tokens already in the bucket.
+  Live limit change. It applies to the very next INVITE on every switch, since admit reads these values
+  from the account hash. A lowered burst also caps the tokens already in the bucket.
 
   KEYS[1] account hash
   ARGV[1] channels ('' keeps)   ARGV[2] cps ('' keeps)   ARGV[3] burst ('' keeps)
 
   Returns { 1, channels, cps, burst } or { -1 } for an unknown account
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return { -1 } end
-local names = { 'channels', 'cps', 'burst' }
-for i = 1, 3 do
-  if ARGV[i] ~= '' then redis.call('HSET', KEYS[1], names[i], ARGV[i]) end
-end
-local v = redis.call('HMGET', KEYS[1], 'channels', 'cps', 'burst', 'tokens')
-if v[4] and tonumber(v[4]) > tonumber(v[3]) then redis.call('HSET', KEYS[1], 'tokens', v[3]) end
-return { 1, v[1], v[2], v[3] }
+--- @include "common"
+
+local a = loadAccount(KEYS[1])
+if not a then return { -1 } end
+if ARGV[1] ~= '' then a.channels = tonumber(ARGV[1]) end
+if ARGV[2] ~= '' then a.cps = tonumber(ARGV[2]) end
+if ARGV[3] ~= '' then a.burst = tonumber(ARGV[3]) end
+if a.tokens and a.tokens > a.burst then a.tokens = a.burst end
+redis.call('HSET', KEYS[1], 'limits',
+  table.concat({ a.type, int(a.creditLimit), int(a.channels), int(a.cps), int(a.burst), int(a.low) }, '|'),
+  'state', formatState(a))
+return { 1, int(a.channels), int(a.cps), int(a.burst) }

@@ -18,6 +18,6 @@ if ARGV[2] == 'off' then
 else
   a.status, a.offReason = 'on', ''
 end
-redis.call('HSET', KEYS[1], 'statusNote', ARGV[4])
+redis.call('HSET', KEYS[1], 'statusNote', ARGV[4], 'statusChangedAt', int(now))
 settleAccount(a, KEYS[2], ARGV[1], now, ARGV[3], nil)
 return { 1, a.status, a.offReason }

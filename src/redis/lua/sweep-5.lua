@@ -22,11 +22,10 @@ for _, callId in ipairs(expired) do
   local raw = redis.call('HGET', KEYS[2], callId)
   redis.call('ZREM', KEYS[3], callId)
   if raw then
-    local m = parseMeter(raw)
-    local static = redis.call('HGET', KEYS[2], callId .. '#cdr') or '{}'
-    redis.call('HDEL', KEYS[2], callId, callId .. '#cdr')
+    local m = parseCall(raw)
+    redis.call('HDEL', KEYS[2], callId)
     if a then a.reserved = a.reserved - m.rsv end
-    local id = redis.call('XADD', KEYS[4], '*', 'callId', callId, 'static', static, 'switchId', m.sw,
+    local id = redis.call('XADD', KEYS[4], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw,
       'disposition', 'orphaned', 'reason', 'lease_expired', 'sipCode', m.ans > 0 and '200' or '0',
       'answeredAt', int(m.ans), 'endedAt', int(m.beat), 'talkMs', int(m.talk), 'billedSec', int(m.bsec),
       'cost', int(m.cost), 'tax', int(m.tax), 'total', int(m.com), 'balanceAfter', int(a and a.balance or 0))

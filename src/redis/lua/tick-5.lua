@@ -25,7 +25,7 @@ local nextReservation, ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 
 local raw = redis.call('HGET', KEYS[3], callId)
 if not raw then return { -6 } end
-local m = parseMeter(raw)
+local m = parseCall(raw)
 local a = loadAccount(KEYS[1])
 if not a then return { -6 } end
 local now = nowMs()
@@ -55,8 +55,7 @@ settleAccount(a, KEYS[5], accountId, now, ARGV[11], nil)
 
 local expiry = now + ttl
 redis.call('ZADD', KEYS[2], expiry, callId)
-redis.call('PEXPIRE', KEYS[2], ttl * 2)
 redis.call('ZADD', KEYS[4], expiry, callId)
-redis.call('HSET', KEYS[3], callId, formatMeter(m))
+redis.call('HSET', KEYS[3], callId, formatCall(m))
 if a.status ~= 'on' then return { -2, a.offReason, int(a.balance) } end
 return { code, int(m.rsv), int(a.balance), int(expiry) }

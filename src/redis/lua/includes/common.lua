@@ -1,6 +1,11 @@
 -- Shared helpers, inlined into scripts by the loader (src/redis/script.ts).
 -- Money is integer micro-dollars. Lua numbers are doubles, exact up to 2^53; callgate caps amounts at 1e15.
 -- tostring() would print large numbers in exponent form, so every number written back goes through int().
+--
+-- The account hash keeps what admission reads on every INVITE in two packed fields, so that admit reads
+-- and writes one hash field each instead of ten (src/redis/account-fields.ts decodes them for TypeScript):
+--   limits = type|creditLimit|channels|cps|burst|lowBalanceThreshold      (written by account-put, set-limits)
+--   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed   (written by the scripts only)
 
 local function int(x)
   return string.format('%.0f', x)
@@ -11,30 +16,49 @@ local function nowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- meter record of a live call: switch|reserved|committed|cost|tax|billedSec|talkMs|lastBeat|answeredAt
-local function parseMeter(s)
-  local sw, rsv, com, cost, tax, bsec, talk, beat, ans =
-    string.match(s, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local function parseAccount(key, limits, state)
+  if not limits or not state then return nil end
+  local typ, creditLimit, channels, cps, burst, low = string.match(limits, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  local status, offReason, balance, reserved, tokens, tokensAt, lowArmed =
+    string.match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   return {
-    sw = sw, rsv = tonumber(rsv), com = tonumber(com), cost = tonumber(cost), tax = tonumber(tax),
-    bsec = tonumber(bsec), talk = tonumber(talk), beat = tonumber(beat), ans = tonumber(ans),
+    key = key, type = typ, creditLimit = tonumber(creditLimit), channels = tonumber(channels), cps = tonumber(cps),
+    burst = tonumber(burst), low = tonumber(low),
+    status = status, offReason = offReason, balance = tonumber(balance), reserved = tonumber(reserved),
+    tokens = tonumber(tokens), tokensAt = tonumber(tokensAt), lowArmed = lowArmed,
+    was = status .. '/' .. offReason,
   }
-end
-
-local function formatMeter(m)
-  return table.concat({ m.sw, int(m.rsv), int(m.com), int(m.cost), int(m.tax), int(m.bsec), int(m.talk), int(m.beat), int(m.ans) }, '|')
 end
 
 local function loadAccount(key)
-  local v = redis.call('HMGET', key, 'type', 'status', 'offReason', 'balance', 'creditLimit', 'reserved',
-    'lowBalanceThreshold', 'lowArmed')
-  if not v[1] then return nil end
+  local v = redis.call('HMGET', key, 'limits', 'state')
+  return parseAccount(key, v[1], v[2])
+end
+
+local function formatState(a)
+  local tokens = a.tokens and string.format('%.6f', a.tokens) or ''
+  local tokensAt = a.tokensAt and int(a.tokensAt) or ''
+  return table.concat({ a.status, a.offReason, int(a.balance), int(a.reserved), tokens, tokensAt, a.lowArmed }, '|')
+end
+
+local function saveState(a)
+  redis.call('HSET', a.key, 'state', formatState(a))
+end
+
+-- live call record: switch|reserved|committed|cost|tax|billedSec|talkMs|lastBeat|answeredAt, a newline,
+-- then the static CDR fields (JSON, never decoded here; JSON text holds no raw newline)
+local function parseCall(s)
+  local sw, rsv, com, cost, tax, bsec, talk, beat, ans, static =
+    string.match(s, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|\n]*)\n(.*)$')
   return {
-    key = key, type = v[1], status = v[2], offReason = v[3] or '',
-    balance = tonumber(v[4]) or 0, creditLimit = tonumber(v[5]) or 0, reserved = tonumber(v[6]) or 0,
-    low = tonumber(v[7]) or 0, lowArmed = v[8] or '1',
-    was = v[2] .. '/' .. (v[3] or ''),
+    sw = sw, rsv = tonumber(rsv), com = tonumber(com), cost = tonumber(cost), tax = tonumber(tax),
+    bsec = tonumber(bsec), talk = tonumber(talk), beat = tonumber(beat), ans = tonumber(ans), static = static,
   }
+end
+
+local function formatCall(m)
+  return table.concat({ m.sw, int(m.rsv), int(m.com), int(m.cost), int(m.tax), int(m.bsec), int(m.talk), int(m.beat), int(m.ans) }, '|')
+    .. '\n' .. m.static
 end
 
 -- funds before reservations: prepaid balance, or what is left of a postpaid credit line
@@ -59,22 +83,18 @@ local function emitEvent(eventsKey, accountId, now, kind, a, extra)
   redis.call('XADD', eventsKey, unpack(fields))
 end
 
--- Applies the automatic status rules after the balance or reservations moved, then writes the account's
--- money fields back. reenableMinimum is given only by a payment: nothing else lifts an automatic OFF.
--- Returns true when the account went OFF here.
+-- Applies the automatic status rules after the balance or reservations moved, then writes the state
+-- back. reenableMinimum is given only by a payment: nothing else lifts an automatic OFF.
 local function settleAccount(a, eventsKey, accountId, now, channel, reenableMinimum)
-  local wentOff = false
   if a.status == 'on' and exhausted(a) then
     a.status = 'off'
     a.offReason = (a.type == 'postpaid') and 'credit_limit' or 'depleted'
-    wentOff = true
   elseif a.status == 'off' and reenableMinimum and (a.offReason == 'depleted' or a.offReason == 'credit_limit')
     and not exhausted(a) and availableOf(a) >= reenableMinimum then
     a.status = 'on'
     a.offReason = ''
   end
-  local funds = fundsOf(a)
-  if funds < a.low then
+  if fundsOf(a) < a.low then
     if a.lowArmed == '1' then
       a.lowArmed = '0'
       emitEvent(eventsKey, accountId, now, 'low_balance', a, { 'threshold', int(a.low) })
@@ -82,11 +102,9 @@ local function settleAccount(a, eventsKey, accountId, now, channel, reenableMini
   else
     a.lowArmed = '1'
   end
-  redis.call('HSET', a.key, 'balance', int(a.balance), 'reserved', int(a.reserved), 'status', a.status,
-    'offReason', a.offReason, 'lowArmed', a.lowArmed)
+  saveState(a)
   if a.status .. '/' .. a.offReason ~= a.was then
     emitEvent(eventsKey, accountId, now, 'status_changed', a, { 'previous', a.was })
     if a.status == 'off' then redis.call('PUBLISH', channel, 'off|' .. accountId) end
   end
-  return wentOff
 end

@@ -1,0 +1,57 @@
+import type { AccountStatus, OffReason } from './engine.js';
+
+/**
+ * The account hash keeps what every INVITE reads in two packed fields (see includes/common.lua):
+ *   limits = type|creditLimit|channels|cps|burst|lowBalanceThreshold   (set by account-put and set-limits)
+ *   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed (owned by the scripts)
+ * Every other field is descriptive and stored as plain hash fields. This module is the only TypeScript
+ * that knows the packing.
+ */
+export interface AccountLimits {
+  type: 'prepaid' | 'postpaid';
+  creditLimit: number;
+  channels: number;
+  cps: number;
+  burst: number;
+  lowBalanceThreshold: number;
+}
+
+export interface AccountState {
+  status: AccountStatus;
+  offReason: OffReason | '';
+  balance: number;
+  reserved: number;
+}
+
+export class CorruptAccountError extends Error {
+  override readonly name = 'CorruptAccountError';
+}
+
+export function limitsArgs(l: AccountLimits): string[] {
+  return [l.type, String(l.creditLimit), String(l.channels), String(l.cps), String(l.burst), String(l.lowBalanceThreshold)];
+}
+
+export function decodeLimits(packed: string | undefined): AccountLimits {
+  const p = (packed ?? '').split('|');
+  if (p.length !== 6 || (p[0] !== 'prepaid' && p[0] !== 'postpaid')) throw new CorruptAccountError(`account limits field is malformed`);
+  return {
+    type: p[0],
+    creditLimit: Number(p[1]),
+    channels: Number(p[2]),
+    cps: Number(p[3]),
+    burst: Number(p[4]),
+    lowBalanceThreshold: Number(p[5]),
+  };
+}
+
+export function decodeState(packed: string | undefined): AccountState {
+  const p = (packed ?? '').split('|');
+  if (p.length !== 7 || (p[0] !== 'on' && p[0] !== 'off')) throw new CorruptAccountError(`account state field is malformed`);
+  return { status: p[0], offReason: p[1] as OffReason | '', balance: Number(p[2]), reserved: Number(p[3]) };
+}
+
+/** Decodes an HGETALL of an account hash: packed fields expanded, descriptive fields as stored. */
+export function decodeAccountHash(hash: Record<string, string>): AccountLimits & AccountState & { fields: Record<string, string> } {
+  const { limits, state, ...fields } = hash;
+  return { ...decodeLimits(limits), ...decodeState(state), fields };
+}
