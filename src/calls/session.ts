@@ -1,0 +1,252 @@
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { Disposition, Engine, TickResult } from '../redis/engine.js';
+import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
+import type { AdmittedCall } from '../admission/admit.js';
+
+/** Why a call ended, as the SIP layer saw it. Each maps to one CDR disposition. */
+export type CallEnd =
+  | { kind: 'bye'; by: 'caller' | 'callee' }
+  | { kind: 'cancel' }
+  | { kind: 'upstream_failure'; sipCode: number }
+  | { kind: 'link_lost' }
+  | { kind: 'shutdown' }
+  | { kind: 'funds' }
+  | { kind: 'account_off' }
+  | { kind: 'lease_lost' };
+
+export interface Clock {
+  /** Monotonic milliseconds: talk time is measured on this. */
+  monotonic(): number;
+  /** Wall clock, epoch ms: CDR timestamps. */
+  wall(): number;
+}
+
+export const systemClock: Clock = { monotonic: () => performance.now(), wall: () => Date.now() };
+
+export interface SessionDeps {
+  engine: Pick<Engine, 'tickCall' | 'finalizeCall'>;
+  config: Pick<Config, 'billing'>;
+  logger: Logger;
+  clock?: Clock;
+  /** BYE both legs with an RFC 3326 Reason; the session finalizes itself afterwards. */
+  hangup: (reason: { cause: number; text: string }) => Promise<void> | void;
+  /** Receives the CDR stream entry of the finalized call, for the CDR writer. */
+  onFinalized: (accountId: string, cdrEntryId: string) => void;
+  onClosed?: (session: CallSession) => void;
+  /** Called when a finalize could not reach Redis; it is retried until it lands. */
+  retryDelayMs?: number;
+}
+
+function dispositionOf(end: CallEnd, answered: boolean): { disposition: Disposition; reason: string; sipCode: number } {
+  switch (end.kind) {
+    case 'bye':
+      return { disposition: 'answered', reason: `${end.by}_bye`, sipCode: 200 };
+    case 'cancel':
+      return { disposition: 'cancelled', reason: 'caller_cancel', sipCode: 487 };
+    case 'upstream_failure':
+      if (end.sipCode === 486 || end.sipCode === 600) return { disposition: 'busy', reason: 'busy', sipCode: end.sipCode };
+      if ([408, 480, 487].includes(end.sipCode)) return { disposition: 'unanswered', reason: 'no_answer', sipCode: end.sipCode };
+      return { disposition: 'failed', reason: 'upstream_failure', sipCode: end.sipCode };
+    case 'funds':
+      return { disposition: 'torn_down', reason: 'funds_exhausted', sipCode: answered ? 200 : 402 };
+    case 'account_off':
+      return { disposition: 'torn_down', reason: 'account_off', sipCode: answered ? 200 : 403 };
+    case 'link_lost':
+      return { disposition: answered ? 'answered' : 'failed', reason: 'link_lost', sipCode: answered ? 200 : 503 };
+    case 'shutdown':
+      return { disposition: answered ? 'answered' : 'failed', reason: 'shutdown', sipCode: answered ? 200 : 503 };
+    case 'lease_lost':
+      return { disposition: 'orphaned', reason: 'lease_expired', sipCode: answered ? 200 : 0 };
+  }
+}
+
+/**
+ * One admitted call, from admit to its single finalize. It ticks on a timer (lease renewal, cost committed
+ * in real time, next reservation), tears the call down at the end of its paid time when funds run short,
+ * and finalizes exactly once whichever way the call ends.
+ */
+export class CallSession {
+  readonly callId: string;
+  readonly accountId: string;
+  private answeredMono: number | undefined;
+  private answeredWall = 0;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private paidEndTimer: NodeJS.Timeout | undefined;
+  private committed: TalkPrice | undefined;
+  private held: number;
+  /** Talk time paid for so far (ms), when funds are short; undefined while reservations keep up. */
+  private paidUntilMs: number | undefined;
+  private ticking: Promise<void> | undefined;
+  private finalizing: Promise<void> | undefined;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+
+  constructor(
+    readonly call: AdmittedCall,
+    private readonly deps: SessionDeps,
+  ) {
+    this.callId = call.callId;
+    this.accountId = call.account.id;
+    this.held = call.reservation;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id });
+    this.tickTimer = setInterval(() => void this.tick(), deps.config.billing.tickIntervalMs);
+    this.tickTimer.unref?.();
+  }
+
+  get answered(): boolean {
+    return this.answeredMono !== undefined;
+  }
+
+  get ended(): boolean {
+    return this.finalizing !== undefined;
+  }
+
+  talkMs(): number {
+    return this.answeredMono === undefined ? 0 : Math.max(1, Math.round(this.clock.monotonic() - this.answeredMono));
+  }
+
+  private price(talkMs: number): TalkPrice {
+    return priceTalk({ rate: this.call.rate, talkMs, taxExempt: this.call.account.taxExempt, taxes: this.taxes });
+  }
+
+  private get taxes() {
+    return this.deps.config.billing.taxes;
+  }
+
+  /** The callee answered: talk time starts now, and the connect fee and first increment are committed. */
+  markAnswered(): void {
+    if (this.answeredMono !== undefined || this.ended) return;
+    this.answeredMono = this.clock.monotonic();
+    this.answeredWall = this.clock.wall();
+    void this.tick();
+  }
+
+  /** Runs one tick now (also used when funds arrive or the account goes OFF elsewhere). */
+  tick(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    if (!this.ticking) {
+      this.ticking = this.runTick().finally(() => {
+        this.ticking = undefined;
+      });
+    }
+    return this.ticking;
+  }
+
+  private async runTick(): Promise<void> {
+    const talkMs = this.talkMs();
+    const price = this.price(talkMs);
+    const nextReservation = reservationFor({
+      rate: this.call.rate, talkMs, unitSeconds: this.deps.config.billing.reservationSeconds, taxExempt: this.call.account.taxExempt, taxes: this.taxes,
+    });
+    let result: TickResult;
+    try {
+      result = await this.deps.engine.tickCall({
+        accountId: this.accountId, callId: this.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
+        talkMs, answeredAt: this.answeredWall, nextReservation,
+      });
+    } catch (err) {
+      this.log.warn({ err }, 'tick failed; the call goes on and the next tick retries');
+      return;
+    }
+    if (this.ended) return;
+    switch (result.outcome) {
+      case 'reserved':
+        this.committed = price;
+        this.held = result.held;
+        this.paidUntilMs = undefined;
+        this.clearPaidEnd();
+        return;
+      case 'short': {
+        this.committed = price;
+        this.held = result.held;
+        this.schedulePaidEnd(price.total);
+        return;
+      }
+      case 'off':
+        await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account disabled' });
+        return;
+      case 'gone':
+        // the lease expired and a sweeper already billed and closed the call: end it without a second CDR
+        this.log.warn('lease lost: the call was finalized elsewhere; hanging up');
+        await this.teardown({ kind: 'lease_lost' }, { cause: 503, text: 'Call lease lost' });
+        return;
+    }
+  }
+
+  private clearPaidEnd(): void {
+    if (this.paidEndTimer) clearTimeout(this.paidEndTimer);
+    this.paidEndTimer = undefined;
+  }
+
+  /** Funds are short: the call may talk until its paid time, then gets one more chance and is torn down. */
+  private schedulePaidEnd(committedTotal: number): void {
+    this.clearPaidEnd();
+    if (this.answeredMono === undefined) return; // not answered yet: the answer tick decides
+    const paid = paidTalkMs({ rate: this.call.rate, committedTotal, held: this.held, taxExempt: this.call.account.taxExempt, taxes: this.taxes });
+    this.paidUntilMs = paid;
+    const talk = this.talkMs();
+    if (paid <= talk) {
+      void this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+      return;
+    }
+    this.paidEndTimer = setTimeout(() => void this.onPaidEnd(), paid - talk);
+    this.paidEndTimer.unref?.();
+  }
+
+  private async onPaidEnd(): Promise<void> {
+    // funds may have arrived since: a last tick decides whether the call goes on
+    await this.tick();
+    if (this.ended || this.paidUntilMs === undefined) return;
+    if (this.paidUntilMs <= this.talkMs()) await this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+  }
+
+  private async teardown(end: CallEnd, reason: { cause: number; text: string }): Promise<void> {
+    if (this.ended) return;
+    const done = this.end(end);
+    try {
+      await this.deps.hangup(reason);
+    } catch (err) {
+      this.log.warn({ err }, 'hangup failed');
+    }
+    await done;
+  }
+
+  /** Ends the call: the one place that finalizes it. Later calls return the same promise. */
+  end(end: CallEnd): Promise<void> {
+    if (!this.finalizing) this.finalizing = this.finalize(end);
+    return this.finalizing;
+  }
+
+  private async finalize(end: CallEnd): Promise<void> {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.clearPaidEnd();
+    const answered = this.answeredMono !== undefined;
+    let talkMs = this.talkMs();
+    // a call torn down for funds is billed the time it was paid for, not the milliseconds the BYE took
+    if (end.kind === 'funds' && this.paidUntilMs !== undefined) talkMs = Math.min(talkMs, Math.max(this.paidUntilMs, answered ? 1 : 0));
+    const price = this.price(talkMs);
+    const { disposition, reason, sipCode } = dispositionOf(end, answered);
+    if (end.kind === 'lease_lost') {
+      this.deps.onClosed?.(this);
+      return;
+    }
+    const endedAt = this.clock.wall();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.deps.engine.finalizeCall({
+          accountId: this.accountId, callId: this.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
+          talkMs, answeredAt: this.answeredWall, endedAt, disposition, reason, sipCode,
+        });
+        if (r.outcome === 'finalized') this.deps.onFinalized(this.accountId, r.cdrEntryId);
+        else this.log.info('call was already finalized (swept after its lease expired)');
+        break;
+      } catch (err) {
+        this.log.warn({ err, attempt }, 'finalize failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5000, (this.deps.retryDelayMs ?? 200) * 2 ** Math.min(attempt, 5))));
+      }
+    }
+    this.deps.onClosed?.(this);
+  }
+}
