@@ -26,7 +26,7 @@ export class AdmissionRejection extends Error {
 
   /** RFC 3326 Reason header value. */
   get reasonHeader(): string {
-    return `SIP ;cause=${this.sipStatus} ;text="${this.text}"`;
+    return `SIP;cause=${this.sipStatus};text="${this.text}"`;
   }
 }
 

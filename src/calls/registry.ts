@@ -30,7 +30,11 @@ export function createCallRegistry() {
     handleSignal(signal: AccountSignal): Promise<void[]> {
       return Promise.all([...(byAccount.get(signal.accountId) ?? [])].map((s) => s.tick()));
     },
-    /** Ends every live call (link loss, shutdown) and waits for each single finalize. */
+    /** Hangs up every live call (shutdown) and waits for each single finalize. */
+    hangUpAll(end: CallEnd, reason: { cause: number; text: string }): Promise<void[]> {
+      return Promise.all([...calls.values()].map((s) => s.teardown(end, reason)));
+    },
+    /** Ends every live call without signalling (the link is gone) and waits for each single finalize. */
     endAll(end: CallEnd): Promise<void[]> {
       return Promise.all([...calls.values()].map((s) => s.end(end)));
     },

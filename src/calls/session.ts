@@ -202,7 +202,8 @@ export class CallSession {
     if (this.paidUntilMs <= this.talkMs()) await this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
   }
 
-  private async teardown(end: CallEnd, reason: { cause: number; text: string }): Promise<void> {
+  /** Hangs both legs up with a Reason, and finalizes. */
+  async teardown(end: CallEnd, reason: { cause: number; text: string }): Promise<void> {
     if (this.ended) return;
     const done = this.end(end);
     try {

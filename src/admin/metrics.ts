@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REJECT_REASONS } from '../config/schema.js';
+
+/**
+ * Every metric callgate exports, declared in one place. Labels come from closed sets only (outcomes,
+ * reasons, script names): never account or call ids.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'callgate_process_' });
+  const invites = new Counter({
+    name: 'callgate_invites_total',
+    help: 'INVITEs handled, by outcome (admitted|rejected) and reject reason (none when admitted)',
+    labelNames: ['outcome', 'reason'] as const,
+    registers: [registry],
+  });
+  // pre-create every series so dashboards see zeros, and the label set stays closed
+  invites.labels('admitted', 'none');
+  for (const r of REJECT_REASONS) invites.labels('rejected', r);
+  return {
+    registry,
+    invites,
+    admissionSeconds: new Histogram({
+      name: 'callgate_admission_duration_seconds',
+      help: 'Time from INVITE received to the admission decision',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
+    scriptSeconds: new Histogram({
+      name: 'callgate_redis_script_duration_seconds',
+      help: 'Redis script latency by script',
+      labelNames: ['script'] as const,
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    liveCalls: new Gauge({ name: 'callgate_live_calls', help: 'Calls live on this instance', registers: [registry] }),
+    ticks: new Counter({
+      name: 'callgate_ticks_total',
+      help: 'Call ticks, by outcome (reserved|short|off|gone|error)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    teardowns: new Counter({
+      name: 'callgate_teardowns_total',
+      help: 'Calls torn down by callgate, by reason (funds|account_off|lease_lost)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    callsEnded: new Counter({
+      name: 'callgate_calls_finalized_total',
+      help: 'Admitted calls finalized, by disposition',
+      labelNames: ['disposition'] as const,
+      registers: [registry],
+    }),
+    swept: new Counter({ name: 'callgate_calls_swept_total', help: 'Orphaned calls finalized by the sweeper', registers: [registry] }),
+    cdrsWritten: new Counter({ name: 'callgate_cdrs_written_total', help: 'CDRs made durable in the daily files', registers: [registry] }),
+    cdrWriterLagSeconds: new Gauge({ name: 'callgate_cdr_writer_lag_seconds', help: 'Age of the oldest CDR not yet durable', registers: [registry] }),
+    drachtioConnected: new Gauge({ name: 'callgate_drachtio_connected', help: '1 while connected to drachtio-server', registers: [registry] }),
+    draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

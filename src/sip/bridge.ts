@@ -1,0 +1,120 @@
+import Srf from 'drachtio-srf';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { CallRegistry } from '../calls/registry.js';
+import { CallSession, type CallEnd, type SessionDeps } from '../calls/session.js';
+import { uacFailureStatus, type SrfDialog, type SrfRequest, type SrfResponse } from './srf-augment.js';
+
+export interface BridgeDeps {
+  srf: Srf;
+  routeUris: readonly string[];
+  registry: CallRegistry;
+  logger: Logger;
+  metrics?: Metrics;
+  session: Omit<SessionDeps, 'hangup' | 'onClosed'>;
+}
+
+/** Builds the B-leg Request-URI: the route's host with the dialed destination as its user. */
+export function routeTarget(routeUri: string, destination: string): string {
+  const u = Srf.parseUri(routeUri);
+  if (!u || !u.host) return routeUri;
+  const port = u.port ? `:${u.port}` : '';
+  const params = Object.entries(u.params ?? {})
+    .map(([k, v]) => (v === null ? `;${k}` : `;${k}=${v}`))
+    .join('');
+  return `${u.scheme}:${encodeURIComponent(destination)}@${u.host}${port}${params}`;
+}
+
+/** 5xx and timeouts move on to the next route; 4xx and 6xx are the callee's answer and go back to the caller. */
+export function shouldTryNextRoute(status: number): boolean {
+  return (status >= 500 && status < 600) || status === 408;
+}
+
+/**
+ * The INVITE handler after admission: bridges the call as a B2BUA to the switch routes in order, and
+ * drives the call's session from the dialogs' events so that every path ends in one finalize.
+ */
+export function createBridge({ srf, routeUris, registry, logger, metrics, session: sessionDeps }: BridgeDeps) {
+  return async function bridgeCall(req: SrfRequest, res: SrfResponse): Promise<void> {
+    const call = req.locals.callgate;
+    if (!call) throw new Error('bridgeCall reached without an admission decision: admissionControl must run first');
+    let legs: { uas: SrfDialog; uac: SrfDialog } | undefined;
+    let cancelled = false;
+    req.on('cancel', () => {
+      cancelled = true;
+    });
+
+    const session = new CallSession(call, {
+      ...sessionDeps,
+      hangup: async ({ cause, text }) => {
+        metrics?.teardowns.labels(cause === 402 ? 'funds' : cause === 403 ? 'account_off' : 'lease_lost').inc();
+        const headers = { Reason: `SIP;cause=${cause};text="${text}"` };
+        if (legs) {
+          legs.uas.destroy({ headers });
+          legs.uac.destroy({ headers });
+        } else if (!res.finalResponseSent) {
+          res.send(cause === 402 ? 402 : 503, { headers });
+        }
+      },
+      onClosed: (s) => {
+        registry.remove(s);
+        metrics?.liveCalls.set(registry.size());
+      },
+    });
+    registry.add(session);
+    metrics?.liveCalls.set(registry.size());
+    const end = (e: CallEnd) => {
+      metrics?.callsEnded.labels(e.kind).inc();
+      return session.end(e);
+    };
+
+    let lastStatus = 503;
+    for (const route of routeUris) {
+      if (session.ended) return;
+      if (cancelled) {
+        // CANCEL arrived while admission ran: no B leg was ever tried
+        if (!res.finalResponseSent) res.send(487);
+        await end({ kind: 'cancel' });
+        return;
+      }
+      try {
+        legs = await srf.createB2BUA(req, res, routeTarget(route, call.destination), {
+          passFailure: false,
+          proxyRequestHeaders: [],
+        }, {
+          cbFinalizedUac: () => session.markAnswered(),
+        });
+        break;
+      } catch (err) {
+        lastStatus = uacFailureStatus(err);
+        if (cancelled || lastStatus === 487) {
+          await end({ kind: 'cancel' });
+          return;
+        }
+        if (!shouldTryNextRoute(lastStatus)) break;
+        logger.info({ callId: call.callId, route, status: lastStatus }, 'route failed; trying the next');
+      }
+    }
+    if (!legs) {
+      if (!res.finalResponseSent) res.send(lastStatus);
+      await end({ kind: 'upstream_failure', sipCode: lastStatus });
+      return;
+    }
+    session.markAnswered();
+    const { uas, uac } = legs;
+    if (session.ended) {
+      // torn down (account OFF, funds) while the B leg was being set up
+      uas.destroy();
+      uac.destroy();
+      return;
+    }
+    uas.on('destroy', () => {
+      uac.destroy();
+      void end({ kind: 'bye', by: 'caller' });
+    });
+    uac.on('destroy', () => {
+      uas.destroy();
+      void end({ kind: 'bye', by: 'callee' });
+    });
+  };
+}

@@ -1,0 +1,113 @@
+import Srf from 'drachtio-srf';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../admin/metrics.js';
+import type { AdmitInvite, InviteFacts } from '../admission/admit.js';
+import { AdmissionRejection, createRejections } from '../admission/rejections.js';
+import { asyncMiddleware, type SipErrorHandler, type SipMiddleware, type SrfRequest, type SrfResponse } from './srf-augment.js';
+
+export interface RejectedAttempt {
+  callId: string;
+  sipCallId: string;
+  accountId: string | null;
+  from: string;
+  to: string;
+  srcIp: string;
+  invitedAt: number;
+  endedAt: number;
+  sipCode: number;
+  reason: string;
+  switchId: string;
+}
+
+export interface AdmissionControlDeps {
+  admitInvite: AdmitInvite;
+  config: Pick<Config, 'identification' | 'switchId' | 'sip' | 'cdr'>;
+  logger: Logger;
+  metrics?: Metrics;
+  /** The attempt CDR of a refused INVITE (written straight to this instance's files). */
+  recordRejection?: (attempt: RejectedAttempt) => void;
+  /** True while the instance drains for shutdown: every new INVITE gets 503. */
+  isDraining?: () => boolean;
+}
+
+const userOf = (uri: string | undefined): string => {
+  if (!uri) return '';
+  try {
+    return Srf.parseUri(uri)?.user ?? '';
+  } catch {
+    return '';
+  }
+};
+
+/** The INVITE facts admission needs, read once from the request. SIP values stay opaque strings here. */
+export function inviteFacts(req: SrfRequest, trustedHeader: string, receivedAt: number): InviteFacts {
+  let fromUser = '';
+  try {
+    fromUser = userOf(req.getParsedHeader('From').uri);
+  } catch {
+    fromUser = '';
+  }
+  return {
+    sipCallId: req.get('Call-ID') ?? '',
+    sourceIp: req.source_address,
+    ruriUser: userOf(req.uri),
+    fromUser,
+    toUser: userOf(req.uri),
+    trustedAccountId: req.has(trustedHeader) ? req.get(trustedHeader) : undefined,
+    receivedAt,
+  };
+}
+
+/**
+ * drachtio-srf middleware: `srf.use('invite', admissionControl(deps))`. Identifies the account, runs the
+ * one admit script, and either refuses the INVITE (one function: code, Reason header, metrics, attempt
+ * CDR) or hands it on with the decision on `req.locals.callgate`.
+ */
+export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
+  const { config, logger, metrics } = deps;
+  const unavailable = createRejections(config.sip)('unavailable');
+
+  function rejectInvite(res: SrfResponse, rejection: AdmissionRejection, facts: InviteFacts, callId: string, accountId: string | null): void {
+    const headers: Record<string, string> = { Reason: rejection.reasonHeader };
+    if (rejection.retryAfterSeconds !== undefined) headers['Retry-After'] = String(rejection.retryAfterSeconds);
+    if (!res.finalResponseSent) res.send(rejection.sipStatus, { headers });
+    metrics?.invites.labels('rejected', rejection.reason).inc();
+    if (config.cdr.recordRejected) {
+      deps.recordRejection?.({
+        callId, sipCallId: facts.sipCallId.slice(0, 128), accountId, from: facts.fromUser.slice(0, 128), to: facts.ruriUser.slice(0, 128),
+        srcIp: facts.sourceIp, invitedAt: facts.receivedAt, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason,
+        switchId: config.switchId,
+      });
+    }
+    logger.debug({ callId, accountId, reason: rejection.reason, sipStatus: rejection.sipStatus }, 'INVITE refused');
+  }
+
+  return asyncMiddleware(async (req, res, next) => {
+    const receivedAt = Date.now();
+    const started = performance.now();
+    const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
+    if (deps.isDraining?.()) {
+      rejectInvite(res, unavailable, facts, 'draining', null);
+      return;
+    }
+    const decision = await deps.admitInvite(facts);
+    metrics?.admissionSeconds.observe((performance.now() - started) / 1000);
+    if (!decision.admitted) {
+      rejectInvite(res, decision.rejection, facts, decision.callId, decision.accountId);
+      return;
+    }
+    metrics?.invites.labels('admitted', 'none').inc();
+    req.locals = { ...(req.locals ?? {}), callgate: decision.call };
+    next();
+  });
+}
+
+/** The one 4-argument error handler: whatever failed, the caller gets a 503 and the error is logged. */
+export function sipErrorHandler(logger: Logger, sip: Config['sip']): SipErrorHandler {
+  const unavailable = createRejections(sip)('unavailable');
+  return (err, req, res) => {
+    logger.error({ err, sipCallId: req.get?.('Call-ID') }, 'unhandled error on an INVITE');
+    if (!res.finalResponseSent) res.send(unavailable.sipStatus, { headers: { Reason: unavailable.reasonHeader } });
+  };
+}
