@@ -3,7 +3,7 @@ import type { AccountStatus, OffReason } from './engine.js';
 /**
  * The account hash keeps what every INVITE reads in two packed fields (see includes/common.lua):
  *   limits = type|creditLimit|channels|cps|burst|lowBalanceThreshold   (set by account-put and set-limits)
- *   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed (owned by the scripts)
+ *   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed|burn|burnAt (owned by the scripts)
  * Every other field is descriptive and stored as plain hash fields. This module is the only TypeScript
  * that knows the packing.
  */
@@ -21,7 +21,14 @@ export interface AccountState {
   offReason: OffReason | '';
   balance: number;
   reserved: number;
+  /** Spend rate, micro-dollars per second, as of burnAt: a decaying average of debits (tau 300 s). */
+  burn: number;
+  /** Redis time (epoch ms) of the last debit; 0 when never debited. */
+  burnAt: number;
 }
+
+/** The time constant of the burn rate's decay, as in includes/common.lua. */
+export const BURN_TAU_MS = 300_000;
 
 export class CorruptAccountError extends Error {
   override readonly name = 'CorruptAccountError';
@@ -46,8 +53,11 @@ export function decodeLimits(packed: string | undefined): AccountLimits {
 
 export function decodeState(packed: string | undefined): AccountState {
   const p = (packed ?? '').split('|');
-  if (p.length !== 7 || (p[0] !== 'on' && p[0] !== 'off')) throw new CorruptAccountError(`account state field is malformed`);
-  return { status: p[0], offReason: p[1] as OffReason | '', balance: Number(p[2]), reserved: Number(p[3]) };
+  if ((p.length !== 7 && p.length !== 9) || (p[0] !== 'on' && p[0] !== 'off')) throw new CorruptAccountError(`account state field is malformed`);
+  return {
+    status: p[0], offReason: p[1] as OffReason | '', balance: Number(p[2]), reserved: Number(p[3]),
+    burn: Number(p[7] ?? 0) || 0, burnAt: Number(p[8] ?? 0) || 0,
+  };
 }
 
 /** Decodes an HGETALL of an account hash: packed fields expanded, descriptive fields as stored. */

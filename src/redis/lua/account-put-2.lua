@@ -19,7 +19,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 local created = 0
 if not state then
   created = 1
-  state = 'on||0|0|||1'
+  state = 'on||0|0|||1|0|0'
 end
 local fields = { 'limits', limits }
 for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end

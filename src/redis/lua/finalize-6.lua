@@ -27,7 +27,7 @@ local now = nowMs()
 local total = tonumber(ARGV[3])
 
 if a then
-  a.balance = a.balance - (total - m.com)
+  debit(a, total - m.com, now)
   a.reserved = a.reserved - m.rsv
   settleAccount(a, KEYS[6], accountId, now, ARGV[13], nil)
 end

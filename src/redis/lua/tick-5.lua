@@ -32,7 +32,7 @@ local now = nowMs()
 
 -- the committed figure only grows during a call; finalize settles the exact final amount
 if total > m.com then
-  a.balance = a.balance - (total - m.com)
+  debit(a, total - m.com, now)
   m.com, m.cost, m.tax = total, cost, tax
 end
 a.reserved = a.reserved - m.rsv

@@ -5,7 +5,11 @@
 -- The account hash keeps what admission reads on every INVITE in two packed fields, so that admit reads
 -- and writes one hash field each instead of ten (src/redis/account-fields.ts decodes them for TypeScript):
 --   limits = type|creditLimit|channels|cps|burst|lowBalanceThreshold      (written by account-put, set-limits)
---   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed   (written by the scripts only)
+--   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed|burn|burnAt   (written by the scripts only)
+-- burn is the account's spend rate in micro-dollars per second, an exponentially decaying average of
+-- every debit (time constant BURN_TAU_S), which estimated depletion reads.
+
+local BURN_TAU_S = 300
 
 local function int(x)
   return string.format('%.0f', x)
@@ -19,13 +23,14 @@ end
 local function parseAccount(key, limits, state)
   if not limits or not state then return nil end
   local typ, creditLimit, channels, cps, burst, low = string.match(limits, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  local status, offReason, balance, reserved, tokens, tokensAt, lowArmed =
-    string.match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  local status, offReason, balance, reserved, tokens, tokensAt, lowArmed, burn, burnAt =
+    string.match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
   return {
     key = key, type = typ, creditLimit = tonumber(creditLimit), channels = tonumber(channels), cps = tonumber(cps),
     burst = tonumber(burst), low = tonumber(low),
     status = status, offReason = offReason, balance = tonumber(balance), reserved = tonumber(reserved),
     tokens = tonumber(tokens), tokensAt = tonumber(tokensAt), lowArmed = lowArmed,
+    burn = tonumber(burn) or 0, burnAt = tonumber(burnAt) or 0,
     was = status .. '/' .. offReason,
   }
 end
@@ -38,7 +43,8 @@ end
 local function formatState(a)
   local tokens = a.tokens and string.format('%.6f', a.tokens) or ''
   local tokensAt = a.tokensAt and int(a.tokensAt) or ''
-  return table.concat({ a.status, a.offReason, int(a.balance), int(a.reserved), tokens, tokensAt, a.lowArmed }, '|')
+  return table.concat({ a.status, a.offReason, int(a.balance), int(a.reserved), tokens, tokensAt, a.lowArmed,
+    string.format('%.3f', a.burn), int(a.burnAt) }, '|')
 end
 
 local function saveState(a)
@@ -59,6 +65,16 @@ end
 local function formatCall(m)
   return table.concat({ m.sw, int(m.rsv), int(m.com), int(m.cost), int(m.tax), int(m.bsec), int(m.talk), int(m.beat), int(m.ans) }, '|')
     .. '\n' .. m.static
+end
+
+-- moves the balance by a call's charge (negative refunds a little at finalize) and feeds the burn rate
+local function debit(a, amount, now)
+  a.balance = a.balance - amount
+  local decay = 0
+  if a.burnAt > 0 and now > a.burnAt then decay = (now - a.burnAt) / 1000 end
+  a.burn = a.burn * math.exp(-decay / BURN_TAU_S) + amount / BURN_TAU_S
+  if a.burn < 0 then a.burn = 0 end
+  a.burnAt = now
 end
 
 -- funds before reservations: prepaid balance, or what is left of a postpaid credit line

@@ -1,0 +1,282 @@
+/**
+ * Account and rate deck operations for engineers: the one place the CLI and the admin API go through.
+ * Input is checked here, every problem at once, before anything is written; the money-moving and status
+ * decisions themselves happen inside the engine's atomic scripts.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Config } from '../config/index.js';
+import { ID_PATTERN } from '../config/schema.js';
+import { RateDeckError, parseRateDeckCsv, serializeRateDeck } from '../rating/deck.js';
+import type { Micros } from '../rating/money.js';
+import type { Redis } from '../redis/client.js';
+import type { AccountStatus, Engine } from '../redis/engine.js';
+import type { Keys } from '../redis/keys.js';
+import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
+import {
+  ACCOUNT_FIELDS,
+  LIMITS,
+  PAYMENT_ID_PATTERN,
+  accountFromHash,
+  catalogEntryOf,
+  idProblem,
+  printableText,
+  resolveAccountSettings,
+  settingsFromHash,
+  show,
+  toAccountPut,
+  usdAmount,
+  wholeNumber,
+  type Account,
+  type LiveCalls,
+} from './schema.js';
+
+export interface AccountServiceDeps {
+  redis: Redis;
+  keys: Keys;
+  engine: Engine;
+  config: Pick<Config, 'billing'>;
+  /** Stamps updatedAt. */
+  now?: () => Date;
+}
+
+/** create: the id must be free. update: the account must exist. upsert: either. */
+export type PutMode = 'create' | 'update' | 'upsert';
+
+export interface PutAccountResult {
+  created: boolean;
+  account: Account;
+}
+
+export interface ApplyFundsResult {
+  /** duplicate: this payment id was applied before, and nothing changed now. */
+  outcome: 'applied' | 'duplicate';
+  paymentId: string;
+  amount: Micros;
+  account: Account;
+}
+
+export interface LimitsInput {
+  channels?: unknown;
+  cps?: unknown;
+  burst?: unknown;
+}
+
+export interface RateDeckLoaded {
+  deckId: string;
+  /** How many destination prefixes the deck rates. */
+  prefixes: number;
+  /** sha1 of the stored deck: instances compare it to the one they hold in memory. */
+  version: string;
+}
+
+export interface AccountPage {
+  ids: string[];
+  /** Pass back to get the next page; '0' when the listing is complete. */
+  cursor: string;
+}
+
+/** The message on keys.changes after a put: instances reload the account's identification entry. */
+export const catalogChange = (accountId: string) => `catalog|${accountId}`;
+/** The message on keys.changes after a deck load: instances reload the deck. */
+export const deckChange = (deckId: string) => `deck|${deckId}`;
+
+const CURSOR = /^[0-9]{1,20}$/;
+const amountSchema = usdAmount({ positive: true });
+const noteSchema = printableText(LIMITS.noteLength);
+const limitSchemas = {
+  channels: wholeNumber(LIMITS.channels.min, LIMITS.channels.max),
+  cps: wholeNumber(LIMITS.cps.min, LIMITS.cps.max),
+  burst: wholeNumber(LIMITS.burst.min, LIMITS.burst.max),
+};
+
+function fail(problems: string[]): void {
+  if (problems.length > 0) throw new ValidationError(problems);
+}
+
+export function createAccountService({ redis, keys, engine, config, now = () => new Date() }: AccountServiceDeps) {
+  async function readHash(id: string): Promise<Record<string, string> | null> {
+    const hash = (await redis.hGetAll(keys.account(id))) as Record<string, string>;
+    return Object.keys(hash).length > 0 ? hash : null;
+  }
+
+  async function readAccount(id: string): Promise<Account> {
+    const hash = await readHash(id);
+    if (!hash) throw new AccountNotFoundError(id);
+    return accountFromHash(id, hash);
+  }
+
+  async function putAccount(id: string, input: unknown, options: { mode: PutMode }): Promise<PutAccountResult> {
+    const { mode } = options;
+    const badId = idProblem(id);
+    if (badId) {
+      const rest = resolveAccountSettings(null, input, { complete: mode !== 'update' });
+      throw new ValidationError([badId, ...(rest.ok ? [] : rest.problems)]);
+    }
+    const given = typeof input === 'object' && input !== null ? (input as Record<string, unknown>) : {};
+    const deckToCheck = typeof given.deckId === 'string' && ID_PATTERN.test(given.deckId) ? given.deckId : null;
+    const [storedHash, deckLoaded] = await Promise.all([
+      readHash(id),
+      deckToCheck === null ? Promise.resolve(true) : redis.hExists(keys.deckIndex, deckToCheck).then((r) => Number(r) === 1),
+    ]);
+    if (mode === 'update' && !storedHash) throw new AccountNotFoundError(id);
+    if (mode === 'create' && storedHash) throw new AccountExistsError(id);
+    const stored = storedHash ? settingsFromHash(storedHash) : null;
+    const resolved = resolveAccountSettings(stored, input);
+    const problems = resolved.ok ? [] : [...resolved.problems];
+    if (resolved.ok && stored !== null && resolved.changed.length === 0) {
+      problems.push(`nothing to change: give at least one field (${ACCOUNT_FIELDS.join(', ')})`);
+    }
+    if (!deckLoaded) {
+      problems.push(`deckId: rate deck ${show(deckToCheck)} is not loaded (load it first with: callgate ratedeck load ${deckToCheck} <file.csv>)`);
+    }
+    if (problems.length > 0 || !resolved.ok) throw new ValidationError(problems);
+
+    const { limits, fields } = toAccountPut(resolved.settings, now());
+    const put = await engine.putAccount(id, limits, fields);
+    // The identification entry is built from what the account hash holds now, not from what was sent,
+    // so a concurrent change of another field cannot leave the catalog behind the account.
+    const account = await readAccount(id);
+    await redis.hSet(keys.catalog, id, JSON.stringify(catalogEntryOf(id, account)));
+    await redis.publish(keys.changes, catalogChange(id));
+    return { created: put.created, account };
+  }
+
+  async function countLiveCalls(id: string): Promise<LiveCalls> {
+    const live: LiveCalls = { total: 0, bySwitch: {} };
+    let cursor = '0';
+    do {
+      const page = await redis.hScan(keys.calls(id), cursor, { COUNT: 500 });
+      cursor = String(page.cursor);
+      for (const { field, value } of page.entries) {
+        // each call has a meter field (its id) and a `<id>#cdr` field; the meter starts with the owning switch
+        if (String(field).includes('#')) continue;
+        const switchId = String(value).split('|', 1)[0] ?? '';
+        live.total++;
+        live.bySwitch[switchId] = (live.bySwitch[switchId] ?? 0) + 1;
+      }
+    } while (cursor !== '0');
+    return live;
+  }
+
+  async function getAccount(id: string): Promise<Account> {
+    fail([idProblem(id)].filter((p): p is string => p !== undefined));
+    const account = await readAccount(id);
+    return { ...account, liveCalls: await countLiveCalls(id) };
+  }
+
+  async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {
+    const problems: string[] = [];
+    const badId = idProblem(id);
+    if (badId) problems.push(badId);
+    const amount = amountSchema.safeParse(usdText);
+    if (!amount.success) problems.push(...amount.error.issues.map((i) => `amount: ${i.message}`));
+    if (paymentId !== undefined && (typeof paymentId !== 'string' || !PAYMENT_ID_PATTERN.test(paymentId))) {
+      problems.push(`paymentId: must be 1-128 characters from A-Z a-z 0-9 _ . : - (got ${show(paymentId)})`);
+    }
+    fail(problems);
+    const payment = (paymentId as string | undefined) ?? randomUUID();
+    const micros = amount.data!;
+    const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd);
+    if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    return { outcome: r.outcome, paymentId: payment, amount: micros, account: await readAccount(id) };
+  }
+
+  async function setStatus(id: string, status: unknown, note?: unknown): Promise<Account> {
+    const problems: string[] = [];
+    const badId = idProblem(id);
+    if (badId) problems.push(badId);
+    if (status !== 'on' && status !== 'off') problems.push(`status: must be on or off, got ${show(status)}`);
+    const parsedNote = note === undefined ? undefined : noteSchema.safeParse(note);
+    if (parsedNote && !parsedNote.success) problems.push(...parsedNote.error.issues.map((i) => `note: ${i.message}`));
+    fail(problems);
+    const r = await engine.setStatus(id, status as AccountStatus, parsedNote?.data ?? '');
+    if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    return readAccount(id);
+  }
+
+  async function setLimits(id: string, limits: LimitsInput): Promise<Account> {
+    const problems: string[] = [];
+    const badId = idProblem(id);
+    if (badId) problems.push(badId);
+    const given = typeof limits === 'object' && limits !== null ? limits : {};
+    const parsed: { channels?: number; cps?: number; burst?: number } = {};
+    const invalid = new Set<string>();
+    for (const [key, value] of Object.entries(given)) {
+      if (value === undefined) continue;
+      if (!(key in limitSchemas)) {
+        problems.push(`${show(key)}: unknown limit (known: channels, cps, burst)`);
+        continue;
+      }
+      const name = key as keyof typeof limitSchemas;
+      const r = limitSchemas[name].safeParse(value);
+      if (r.success) parsed[name] = r.data;
+      else {
+        invalid.add(name);
+        problems.push(...r.error.issues.map((i) => `${name}: ${i.message}`));
+      }
+    }
+    if (Object.keys(parsed).length === 0 && invalid.size === 0) problems.push('give at least one of channels, cps, burst');
+    if (parsed.cps !== undefined && parsed.burst === undefined && !invalid.has('burst')) parsed.burst = parsed.cps;
+
+    let stored: Record<string, string> | null = null;
+    if (!badId) stored = await readHash(id);
+    if (!badId && !stored) throw new AccountNotFoundError(id);
+    if (stored && !invalid.has('cps') && !invalid.has('burst')) {
+      const current = settingsFromHash(stored);
+      const cps = parsed.cps ?? current.cps;
+      const burst = parsed.burst ?? current.burst;
+      if (cps > 0 && burst < 1) problems.push('burst: must be at least 1 when cps is above 0');
+    }
+    fail(problems);
+    const r = await engine.setLimits(id, parsed);
+    if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    return readAccount(id);
+  }
+
+  async function loadRateDeck(deckId: string, csvText: string): Promise<RateDeckLoaded> {
+    const problems: string[] = [];
+    const badId = idProblem(deckId, 'deckId');
+    if (badId) problems.push(badId);
+    if (typeof csvText !== 'string') problems.push(`csv: must be CSV text, got ${show(csvText)}`);
+    fail(problems);
+    let serialized: string;
+    let prefixes: number;
+    try {
+      const deck = parseRateDeckCsv(deckId, csvText);
+      serialized = serializeRateDeck(deck);
+      prefixes = deck.rates.length;
+    } catch (err) {
+      if (err instanceof RateDeckError) throw new RateDeckInvalidError(deckId, err.problems, err.problemCount, err.message);
+      throw err;
+    }
+    const version = createHash('sha1').update(serialized).digest('hex');
+    // the deck first, then its index entry: an instance that sees the new version always finds the deck
+    await redis.set(keys.deck(deckId), serialized);
+    await redis.hSet(keys.deckIndex, deckId, version);
+    await redis.publish(keys.changes, deckChange(deckId));
+    return { deckId, prefixes, version };
+  }
+
+  async function getRateDeckVersion(deckId: string): Promise<{ deckId: string; version: string }> {
+    fail([idProblem(deckId, 'deckId')].filter((p): p is string => p !== undefined));
+    const version = await redis.hGet(keys.deckIndex, deckId);
+    if (version === null || version === undefined) throw new DeckNotFoundError(deckId);
+    return { deckId, version: String(version) };
+  }
+
+  /** Pages through the identification catalog. Pages are Redis HSCAN pages: `limit` is a hint, not a cap. */
+  async function listAccounts(options: { cursor?: unknown; limit?: unknown } = {}): Promise<AccountPage> {
+    const problems: string[] = [];
+    const cursor = options.cursor ?? '0';
+    if (typeof cursor !== 'string' || !CURSOR.test(cursor)) problems.push(`cursor: must be a cursor returned by a previous page, got ${show(cursor)}`);
+    const limit = wholeNumber(1, 1000).safeParse(options.limit ?? 100);
+    if (!limit.success) problems.push(...limit.error.issues.map((i) => `limit: ${i.message}`));
+    fail(problems);
+    const page = await redis.hScan(keys.catalog, cursor as string, { COUNT: limit.data! });
+    return { ids: page.entries.map((e) => String(e.field)).sort(), cursor: String(page.cursor) };
+  }
+
+  return { putAccount, getAccount, applyFunds, setStatus, setLimits, loadRateDeck, getRateDeckVersion, listAccounts };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;
