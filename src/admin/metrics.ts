@@ -57,6 +57,13 @@ export function createMetrics() {
     cdrWriterLagSeconds: new Gauge({ name: 'callgate_cdr_writer_lag_seconds', help: 'Age of the oldest CDR not yet durable', registers: [registry] }),
     drachtioConnected: new Gauge({ name: 'callgate_drachtio_connected', help: '1 while connected to drachtio-server', registers: [registry] }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
+    adminRequestSeconds: new Histogram({
+      name: 'callgate_admin_request_duration_seconds',
+      help: 'Admin API requests by method, route template (unmatched for unknown paths) and HTTP status',
+      labelNames: ['method', 'route', 'status'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Engine, AdmitResult } from '../redis/engine.js';
 import { reservationFor, type Rate } from '../rating/index.js';
 import type { CatalogEntry, Directory } from './directory.js';
+import type { StaticCdr } from '../cdr/builder.js';
 import { createRejections, type AdmissionRejection } from './rejections.js';
 
 /** What admission needs to know of an INVITE, taken from the request by the SIP layer. */
@@ -16,22 +17,6 @@ export interface InviteFacts {
   trustedAccountId?: string | undefined;
   /** Wall clock, epoch ms, when the INVITE arrived. */
   receivedAt: number;
-}
-
-/** Fields of the eventual CDR known at INVITE time; stored with the call by the admit script. */
-export interface StaticCdr {
-  sipCallId: string;
-  accountId: string;
-  from: string;
-  to: string;
-  srcIp: string;
-  invitedAt: number;
-  prefix: string;
-  ratePerMin: number;
-  connectFee: number;
-  firstIncrement: number;
-  nextIncrement: number;
-  taxExempt: boolean;
 }
 
 export interface AdmittedCall {

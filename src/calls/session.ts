@@ -135,7 +135,8 @@ export class CallSession {
   }
 
   private async runTick(): Promise<void> {
-    const talkMs = this.talkMs();
+    // when funds are short, never commit past the paid time: the call ends there
+    const talkMs = this.paidUntilMs === undefined ? this.talkMs() : Math.min(this.talkMs(), Math.max(this.paidUntilMs, 1));
     const price = this.price(talkMs);
     const nextReservation = reservationFor({
       rate: this.call.rate, talkMs, unitSeconds: this.deps.config.billing.reservationSeconds, taxExempt: this.call.account.taxExempt, taxes: this.taxes,
@@ -165,7 +166,9 @@ export class CallSession {
         return;
       }
       case 'off':
-        await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account disabled' });
+        // OFF for funds (this call may be what used them up) is a funds teardown; a manual OFF is not
+        if (result.offReason === 'manual') await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account suspended' });
+        else await this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
         return;
       case 'gone':
         // the lease expired and a sweeper already billed and closed the call: end it without a second CDR

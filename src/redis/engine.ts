@@ -199,6 +199,7 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
         a,
         limit,
         channel,
+        switchId,
       ]),
     );
     const swept: SweepResult['swept'] = [];

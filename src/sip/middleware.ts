@@ -4,21 +4,8 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../admin/metrics.js';
 import type { AdmitInvite, InviteFacts } from '../admission/admit.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
+import type { RejectedAttempt } from '../cdr/builder.js';
 import { asyncMiddleware, type SipErrorHandler, type SipMiddleware, type SrfRequest, type SrfResponse } from './srf-augment.js';
-
-export interface RejectedAttempt {
-  callId: string;
-  sipCallId: string;
-  accountId: string | null;
-  from: string;
-  to: string;
-  srcIp: string;
-  invitedAt: number;
-  endedAt: number;
-  sipCode: number;
-  reason: string;
-  switchId: string;
-}
 
 export interface AdmissionControlDeps {
   admitInvite: AdmitInvite;

@@ -35,7 +35,7 @@ redis.call('ZREM', KEYS[2], callId)
 redis.call('ZREM', KEYS[4], callId)
 redis.call('HDEL', KEYS[3], callId)
 
-local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw,
+local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw, 'writer', m.sw,
   'disposition', ARGV[10], 'reason', ARGV[11], 'sipCode', ARGV[12],
   'answeredAt', ARGV[8], 'endedAt', ARGV[9], 'talkMs', ARGV[7], 'billedSec', ARGV[6],
   'cost', ARGV[4], 'tax', ARGV[5], 'total', int(total), 'balanceAfter', int(a and a.balance or 0))

@@ -7,6 +7,7 @@
   KEYS[4] CDR stream     KEYS[5] events stream
 
   ARGV[1] accountId   ARGV[2] max calls to sweep in this run   ARGV[3] change channel
+  ARGV[4] the sweeping instance's switchId: its CDR writer owns these CDRs (field `writer`)
 
   Returns { count, callId1, cdrEntryId1, callId2, cdrEntryId2, ... }
 ]]
@@ -26,7 +27,7 @@ for _, callId in ipairs(expired) do
     redis.call('HDEL', KEYS[2], callId)
     if a then a.reserved = a.reserved - m.rsv end
     local id = redis.call('XADD', KEYS[4], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw,
-      'disposition', 'orphaned', 'reason', 'lease_expired', 'sipCode', m.ans > 0 and '200' or '0',
+      'writer', ARGV[4], 'disposition', 'orphaned', 'reason', 'lease_expired', 'sipCode', m.ans > 0 and '200' or '0',
       'answeredAt', int(m.ans), 'endedAt', int(m.beat), 'talkMs', int(m.talk), 'billedSec', int(m.bsec),
       'cost', int(m.cost), 'tax', int(m.tax), 'total', int(m.com), 'balanceAfter', int(a and a.balance or 0))
     out[1] = out[1] + 1
