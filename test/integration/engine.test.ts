@@ -2,6 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
 import { decodeAccountHash, type AccountLimits } from '../../src/redis/account-fields.js';
+import { priceTalk } from '../../src/rating/price.js';
+import { cdrFromStreamEntry, toCsvRow } from '../../src/cdr/builder.js';
 
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
@@ -21,8 +23,8 @@ async function postpaid(ctx: TestContext, creditLimit: number, fields: Partial<A
   return id;
 }
 
-const admit = (ctx: TestContext, accountId: string, reservation = 1000, callId = uniq('call')) =>
-  ctx.engine.admitCall({ accountId, callId, reservation, staticCdr: '{}' }).then((r) => ({ ...r, callId }));
+const admit = (ctx: TestContext, accountId: string, reservation = 1000, callId = uniq('call'), staticCdr = '{}') =>
+  ctx.engine.admitCall({ accountId, callId, reservation, staticCdr }).then((r) => ({ ...r, callId }));
 
 const finalizeAt = (ctx: TestContext, accountId: string, callId: string, total: number, disposition: 'answered' | 'cancelled' = 'answered') =>
   ctx.engine.finalizeCall({
@@ -237,6 +239,47 @@ describeOnRedis('engine invariants', (ctx) => {
     expect((await finalizeAt(c, id, a.callId, 99_999)).outcome).toBe('already_finalized');
     expect(await c.conn.redis.hLen(c.keys.calls(id))).toBe(0);
     expect(await c.conn.redis.zCard(c.keys.expiry(id))).toBe(0);
+  });
+
+  it('taxes a non-exempt account and not an exempt one, to the micro-dollar', async () => {
+    // $0.012345/min on 6/6 with a $0.001 connect fee; 37 s of talk bill 42 s.
+    // exact cost = 12345 * 42 / 60 + 1000 = 9641.5 -> cost 9642 (half up)
+    // taxes 17.4% + 5% = 22.4% of the exact cost: 9641.5 * 0.224 = 2159.696 -> tax 2160; total 11802
+    const rate = { prefix: '44', ratePerMinMicros: 12_345, firstIncrement: 6, nextIncrement: 6, connectFeeMicros: 1_000 };
+    const taxes = [{ name: 'fusf', rate: 174_000 }, { name: 'state', rate: 50_000 }];
+    const expected = { false: { cost: 9_642, tax: 2_160, total: 11_802 }, true: { cost: 9_642, tax: 0, total: 9_642 } };
+    for (const taxExempt of [false, true]) {
+      const id = await prepaid(ctx(), {}, 1_000_000);
+      const price = priceTalk({ rate, talkMs: 36_200, taxExempt, taxes });
+      expect({ cost: price.cost, tax: price.tax, total: price.total }).toEqual(expected[String(taxExempt) as 'true' | 'false']);
+      expect(price.billedSec).toBe(42);
+      const staticCdr = JSON.stringify({ accountId: id, taxExempt, prefix: '44', ratePerMin: 12_345, connectFee: 1_000, invitedAt: 1_000 });
+      const a = await admit(ctx(), id, 20_000, uniq('call'), staticCdr);
+      await ctx().engine.finalizeCall({
+        accountId: id, callId: a.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
+        talkMs: 36_200, answeredAt: 2_000, endedAt: 38_200, disposition: 'answered', reason: 'caller_bye', sipCode: 200,
+      });
+      const [entry] = await ctx().conn.redis.xRange(ctx().keys.cdrs(id), '-', '+');
+      const cdr = cdrFromStreamEntry(entry!.message);
+      expect(cdr.cost).toBe(9_642);
+      expect(cdr.total).toBe(expected[String(taxExempt) as 'true' | 'false'].total);
+      expect(cdr.tax).toBe(taxExempt ? null : 2_160);
+      expect(toCsvRow(cdr)).toContain(taxExempt ? ',0.009642,,0.009642' : ',0.009642,0.002160,0.011802');
+      expect((await accountHash(ctx(), id)).balance).toBe(String(1_000_000 - expected[String(taxExempt) as 'true' | 'false'].total));
+    }
+  });
+
+  it('keeps a burn rate from real debits for estimated depletion', async () => {
+    const id = await prepaid(ctx(), {}, 1_000_000);
+    const a = await admit(ctx(), id, 60_000);
+    await ctx().engine.tickCall({
+      accountId: id, callId: a.callId, total: 30_000, cost: 30_000, tax: 0, billedSec: 30, talkMs: 30_000, answeredAt: 1, nextReservation: 60_000,
+    });
+    const state = decodeAccountHash(await ctx().conn.redis.hGetAll(ctx().keys.account(id)));
+    // one debit of 30,000 micros into a 300 s average: 100 micros per second
+    expect(state.burn).toBeCloseTo(100, 3);
+    expect(state.burnAt).toBeGreaterThan(0);
+    await finalizeAt(ctx(), id, a.callId, 30_000);
   });
 
   it('refuses a duplicate call id without touching the first call', async () => {
