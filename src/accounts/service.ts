@@ -132,7 +132,15 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     if (problems.length > 0 || !resolved.ok) throw new ValidationError(problems);
 
     const { limits, fields } = toAccountPut(resolved.settings, now());
-    const put = await engine.putAccount(id, limits, fields);
+    // only the limits this request changes are written: the script keeps the others as they are now, so a
+    // live limit change made since our read is not undone
+    const changedLimits: Partial<typeof limits> =
+      stored === null
+        ? limits
+        : Object.fromEntries(Object.entries(limits).filter(([k]) => (resolved.changed as readonly string[]).includes(k)));
+    const put = await engine.putAccount(id, changedLimits, fields, mode);
+    if (put.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    if (put.outcome === 'already_exists') throw new AccountExistsError(id);
     // The identification entry is built from what the account hash holds now, not from what was sent,
     // so a concurrent change of another field cannot leave the catalog behind the account.
     const account = await readAccount(id);

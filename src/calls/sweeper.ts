@@ -24,8 +24,10 @@ export interface SweeperDeps {
 export function createSweeper({ redis, keys, engine, logger, accountIds, onSwept, intervalMs, chunk = 500, clock = Date.now }: SweeperDeps) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
+  let pausedUntil = 0;
 
   async function sweepOnce(): Promise<number> {
+    if (clock() < pausedUntil) return 0;
     const ids = accountIds();
     let swept = 0;
     for (let i = 0; i < ids.length; i += chunk) {
@@ -53,6 +55,14 @@ export function createSweeper({ redis, keys, engine, logger, accountIds, onSwept
     sweepOnce(): Promise<number> {
       if (!running) running = sweepOnce().finally(() => (running = undefined));
       return running;
+    },
+    /**
+     * Holds sweeping off for `ms`. After Redis comes back from an outage every lease may look expired
+     * (Redis time moved on while no owner could renew): owners get one lease TTL to renew theirs and
+     * commit the usage of the outage before anything is swept as orphaned.
+     */
+    pause(ms: number): void {
+      pausedUntil = Math.max(pausedUntil, clock() + ms);
     },
     start(): void {
       timer = setInterval(() => {

@@ -34,8 +34,10 @@ export class CorruptAccountError extends Error {
   override readonly name = 'CorruptAccountError';
 }
 
-export function limitsArgs(l: AccountLimits): string[] {
-  return [l.type, String(l.creditLimit), String(l.channels), String(l.cps), String(l.burst), String(l.lowBalanceThreshold)];
+/** The limits as the account-put script takes them: '' keeps the stored value. */
+export function limitsArgs(l: Partial<AccountLimits>): string[] {
+  const arg = (v: string | number | undefined) => (v === undefined ? '' : String(v));
+  return [arg(l.type), arg(l.creditLimit), arg(l.channels), arg(l.cps), arg(l.burst), arg(l.lowBalanceThreshold)];
 }
 
 export function decodeLimits(packed: string | undefined): AccountLimits {

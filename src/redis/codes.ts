@@ -11,6 +11,7 @@ export enum ScriptCode {
   ChannelLimit = -5,
   CallNotFound = -6,
   DuplicateCall = -7,
+  AlreadyExists = -8,
 }
 
 export class UnexpectedScriptReplyError extends Error {

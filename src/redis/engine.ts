@@ -73,7 +73,10 @@ export interface SweepResult {
   swept: { callId: string; cdrEntryId: string }[];
 }
 
-export type PutResult = { created: boolean; status: AccountStatus; offReason: OffReason | ''; balance: number };
+export type PutResult =
+  | { outcome: 'ok'; created: boolean; status: AccountStatus; offReason: OffReason | ''; balance: number }
+  | { outcome: 'unknown_account' }
+  | { outcome: 'already_exists' };
 export type FundsResult =
   | { outcome: 'applied' | 'duplicate'; balance: number; status: AccountStatus; offReason: OffReason | '' }
   | { outcome: 'unknown_account' };
@@ -207,19 +210,30 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
     return { swept };
   }
 
-  /** Writes the account's limits and descriptive fields; `fields` must not use the packed names. */
-  async function putAccount(accountId: string, limits: AccountLimits, fields: Record<string, string> = {}): Promise<PutResult> {
+  /**
+   * Writes the account's limits and descriptive fields; `fields` must not use the packed names. A limit
+   * left undefined keeps its stored value (all are required when the account is created).
+   */
+  async function putAccount(
+    accountId: string,
+    limits: Partial<AccountLimits>,
+    fields: Record<string, string> = {},
+    mode: 'create' | 'update' | 'upsert' = 'upsert',
+  ): Promise<PutResult> {
     const pairs = Object.entries(fields).flat();
     const r = asArray(
       'account-put',
       await runScript(redis, SCRIPTS.accountPut, [keys.account(accountId), keys.events(accountId)], [
         accountId,
         channel,
+        mode,
         ...limitsArgs(limits),
         ...pairs,
       ]),
     );
-    return { created: r[1] === 1, status: r[2] as AccountStatus, offReason: r[3] as OffReason | '', balance: num(r[4]) };
+    if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    if (r[0] === ScriptCode.AlreadyExists) return { outcome: 'already_exists' };
+    return { outcome: 'ok', created: r[1] === 1, status: r[2] as AccountStatus, offReason: r[3] as OffReason | '', balance: num(r[4]) };
   }
 
   async function applyFunds(accountId: string, paymentId: string, amount: number, reenableMinimum: number): Promise<FundsResult> {

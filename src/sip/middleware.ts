@@ -18,12 +18,20 @@ export interface AdmissionControlDeps {
   isDraining?: () => boolean;
 }
 
-const userOf = (uri: string | undefined): string => {
+/** The user part of a SIP URI, with RFC 3261 escapes decoded (a tech prefix `1001#` may arrive as `1001%23`). */
+export const userOf = (uri: string | undefined): string => {
   if (!uri) return '';
+  let user: string;
   try {
-    return Srf.parseUri(uri)?.user ?? '';
+    user = Srf.parseUri(uri)?.user ?? '';
   } catch {
     return '';
+  }
+  if (!user.includes('%')) return user;
+  try {
+    return decodeURIComponent(user);
+  } catch {
+    return user; // a malformed escape stays as it came: it will simply match no account or rate
   }
 };
 

@@ -92,11 +92,14 @@ local function exhausted(a)
   return a.balance <= 0
 end
 
-local function emitEvent(eventsKey, accountId, now, kind, a, extra)
+-- channel: the change channel; 'event|<accountId>' on it wakes the webhook dispatchers (src/notify) at once,
+-- and their periodic scan finds the event anyway if the message is lost or channel is not given
+local function emitEvent(eventsKey, accountId, now, kind, a, extra, channel)
   local fields = { 'MAXLEN', '~', '10000', '*', 'type', kind, 'account', accountId, 'at', int(now),
     'status', a.status, 'offReason', a.offReason, 'balance', int(a.balance) }
   if extra then for i = 1, #extra do fields[#fields + 1] = extra[i] end end
   redis.call('XADD', eventsKey, unpack(fields))
+  if channel and channel ~= '' then redis.call('PUBLISH', channel, 'event|' .. accountId) end
 end
 
 -- Applies the automatic status rules after the balance or reservations moved, then writes the state
@@ -113,14 +116,14 @@ local function settleAccount(a, eventsKey, accountId, now, channel, reenableMini
   if fundsOf(a) < a.low then
     if a.lowArmed == '1' then
       a.lowArmed = '0'
-      emitEvent(eventsKey, accountId, now, 'low_balance', a, { 'threshold', int(a.low) })
+      emitEvent(eventsKey, accountId, now, 'low_balance', a, { 'threshold', int(a.low) }, channel)
     end
   else
     a.lowArmed = '1'
   end
   saveState(a)
   if a.status .. '/' .. a.offReason ~= a.was then
-    emitEvent(eventsKey, accountId, now, 'status_changed', a, { 'previous', a.was })
+    emitEvent(eventsKey, accountId, now, 'status_changed', a, { 'previous', a.was }, channel)
     if a.status == 'off' then redis.call('PUBLISH', channel, 'off|' .. accountId) end
   end
 end
