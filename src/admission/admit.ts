@@ -5,6 +5,8 @@ import type { Engine, AdmitResult } from '../redis/engine.js';
 import { reservationFor, type Rate } from '../rating/index.js';
 import type { CatalogEntry, Directory } from './directory.js';
 import type { StaticCdr } from '../cdr/builder.js';
+
+export type { StaticCdr };
 import { createRejections, type AdmissionRejection } from './rejections.js';
 
 /** What admission needs to know of an INVITE, taken from the request by the SIP layer. */
