@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Disposition, Engine, TickResult } from '../redis/engine.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
 import type { AdmittedCall } from '../admission/admit.js';
+import type { UsageJournal } from './journal.js';
 
 /** Why a call ended, as the SIP layer saw it. Each maps to one CDR disposition. */
 export type CallEnd =
@@ -34,8 +35,10 @@ export interface SessionDeps {
   /** Receives the CDR stream entry of the finalized call, for the CDR writer. */
   onFinalized: (accountId: string, cdrEntryId: string) => void;
   onClosed?: (session: CallSession) => void;
-  /** Called when a finalize could not reach Redis; it is retried until it lands. */
+  /** Base delay of finalize retries while Redis cannot be reached; a failed finalize is retried until it lands. */
   retryDelayMs?: number;
+  /** Where a finalize that could not reach Redis is made durable meanwhile. */
+  journal?: Pick<UsageJournal, 'record' | 'settled'>;
 }
 
 function dispositionOf(end: CallEnd, answered: boolean): { disposition: Disposition; reason: string; sipCode: number } {
@@ -236,18 +239,26 @@ export class CallSession {
       this.deps.onClosed?.(this);
       return;
     }
-    const endedAt = this.clock.wall();
+    const request = {
+      accountId: this.accountId, callId: this.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
+      talkMs, answeredAt: this.answeredWall, endedAt: this.clock.wall(), disposition, reason, sipCode,
+    };
+    let journaled = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const r = await this.deps.engine.finalizeCall({
-          accountId: this.accountId, callId: this.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
-          talkMs, answeredAt: this.answeredWall, endedAt, disposition, reason, sipCode,
-        });
+        const r = await this.deps.engine.finalizeCall(request);
         if (r.outcome === 'finalized') this.deps.onFinalized(this.accountId, r.cdrEntryId);
         else this.log.info('call was already finalized (swept after its lease expired)');
+        if (journaled) await this.deps.journal?.settled(this.callId).catch(() => {});
         break;
       } catch (err) {
-        this.log.warn({ err, attempt }, 'finalize failed; retrying');
+        this.log.warn({ err, attempt }, 'finalize failed; journaled locally and retried until it lands');
+        if (!journaled && this.deps.journal) {
+          journaled = await this.deps.journal.record(request).then(
+            () => true,
+            (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
+          );
+        }
         await new Promise((r) => setTimeout(r, Math.min(5000, (this.deps.retryDelayMs ?? 200) * 2 ** Math.min(attempt, 5))));
       }
     }

@@ -13,6 +13,8 @@ export interface SweeperDeps {
   intervalMs: number;
   /** Accounts checked at once; each check is one read in its own slot. */
   chunk?: number;
+  /** After a pass failed (Redis unreachable), sweeping waits this long once Redis answers again: one lease TTL. */
+  resumeGraceMs: number;
   clock?: () => number;
 }
 
@@ -21,13 +23,34 @@ export interface SweeperDeps {
  * a cheap read finds accounts whose earliest lease expiry has passed, and the sweep script (which checks
  * expiry against Redis TIME itself) bills each such call to its last heartbeat, exactly once.
  */
-export function createSweeper({ redis, keys, engine, logger, accountIds, onSwept, intervalMs, chunk = 500, clock = Date.now }: SweeperDeps) {
+export function createSweeper({
+  redis, keys, engine, logger, accountIds, onSwept, intervalMs, resumeGraceMs, chunk = 500, clock = Date.now,
+}: SweeperDeps) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let pausedUntil = 0;
 
+  let lastPassFailed = false;
+
   async function sweepOnce(): Promise<number> {
     if (clock() < pausedUntil) return 0;
+    if (lastPassFailed) {
+      // Redis is back after an outage: give owners one lease TTL to renew before anything is orphaned
+      await redis.ping();
+      lastPassFailed = false;
+      pausedUntil = clock() + resumeGraceMs;
+      logger.info({ graceMs: resumeGraceMs }, 'redis answers again: sweeping resumes after one lease TTL');
+      return 0;
+    }
+    try {
+      return await sweepAll();
+    } catch (err) {
+      lastPassFailed = true;
+      throw err;
+    }
+  }
+
+  async function sweepAll(): Promise<number> {
     const ids = accountIds();
     let swept = 0;
     for (let i = 0; i < ids.length; i += chunk) {

@@ -23,6 +23,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_REDIS_CLUSTER_NODES: { path: ['redis', 'clusterNodes'], parse: list },
   CALLGATE_REDIS_KEY_PREFIX: { path: ['redis', 'keyPrefix'] },
   CALLGATE_REDIS_COMMAND_TIMEOUT_MS: { path: ['redis', 'commandTimeoutMs'] },
+  CALLGATE_REDIS_OPERATION_TIMEOUT_MS: { path: ['redis', 'operationTimeoutMs'] },
   CALLGATE_DRACHTIO_HOST: { path: ['drachtio', 'host'] },
   CALLGATE_DRACHTIO_PORT: { path: ['drachtio', 'port'] },
   CALLGATE_DRACHTIO_SECRET: { path: ['drachtio', 'secret'] },
@@ -40,6 +41,14 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'], parse: bool },
   CALLGATE_ADMIN_LISTEN: { path: ['admin', 'listen'] },
   CALLGATE_ADMIN_TOKEN: { path: ['admin', 'token'] },
+  CALLGATE_WEBHOOKS: { path: ['notify', 'webhooks'], parse: (v) => JSON.parse(v) },
+  CALLGATE_NOTIFY_MAX_ATTEMPTS: { path: ['notify', 'maxAttempts'] },
+  CALLGATE_NOTIFY_BACKOFF_MS: { path: ['notify', 'backoffMs'] },
+  CALLGATE_NOTIFY_TIMEOUT_MS: { path: ['notify', 'timeoutMs'] },
+  CALLGATE_NOTIFY_CONCURRENCY: { path: ['notify', 'concurrency'] },
+  CALLGATE_NOTIFY_MIN_TIME_MS: { path: ['notify', 'minTimeMs'] },
+  CALLGATE_NOTIFY_SCAN_INTERVAL_MS: { path: ['notify', 'scanIntervalMs'] },
+  CALLGATE_NOTIFY_RECLAIM_IDLE_MS: { path: ['notify', 'reclaimIdleMs'] },
 };
 
 function isObject(v: unknown): v is Json {

@@ -38,6 +38,45 @@ export const REJECT_REASONS = [
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
+const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const webhookUrl = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL');
+
+/** Webhook notifications (src/notify): where events are POSTed, and how deliveries are paced and retried. */
+const notifySchema = z.object({
+  webhooks: z
+    .array(
+      z.object({
+        id,
+        url: webhookUrl,
+        secret: z.string().min(16, 'must be at least 16 characters'),
+        /** Event types this endpoint receives (low_balance, status_changed, call_torn_down, ...); absent means all. */
+        events: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be an event type like low_balance')).min(1).optional(),
+      }),
+    )
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      list.forEach((w, i) => {
+        if (seen.has(w.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate webhook id ${w.id}` });
+        seen.add(w.id);
+      });
+    }),
+  maxAttempts: z.coerce.number().int().min(1).max(100),
+  backoffMs: ms(1, 600_000),
+  maxBackoffMs: ms(1, 3_600_000),
+  timeoutMs: ms(10, 120_000),
+  concurrency: z.coerce.number().int().min(1).max(1000),
+  minTimeMs: ms(0, 60_000),
+  scanIntervalMs: ms(50, 3_600_000),
+  reclaimIdleMs: ms(100, 3_600_000),
+});
+
 export const configSchema = z
   .object({
     switchId: id,
@@ -47,6 +86,7 @@ export const configSchema = z
       clusterNodes: z.array(hostPort),
       keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{0,32}$/, 'must be [A-Za-z0-9_.:-]{0,32}'),
       commandTimeoutMs: z.coerce.number().int().min(10).max(60_000),
+      operationTimeoutMs: z.coerce.number().int().min(10).max(600_000),
     }),
     drachtio: z.object({ host: z.string().min(1), port, secret: z.string().min(1) }),
     routeUris: z.array(z.string().regex(/^sips?:/, 'must be a sip: or sips: URI')),
@@ -69,6 +109,7 @@ export const configSchema = z
     sweeper: z.object({ intervalMs: z.coerce.number().int().min(100).max(600_000) }),
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
     admin: z.object({ listen: hostPort, token: z.string() }),
+    notify: notifySchema,
   })
   .superRefine((c, ctx) => {
     if (c.billing.leaseTtlMs <= c.billing.tickIntervalMs) {
@@ -81,4 +122,6 @@ export const configSchema = z
   });
 
 export type Config = z.output<typeof configSchema>;
+export type NotifyConfig = Config['notify'];
+export type WebhookConfig = NotifyConfig['webhooks'][number];
 export type ConfigInput = z.input<typeof configSchema>;

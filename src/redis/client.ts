@@ -15,23 +15,45 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** A graceful close waits for pending replies; when Redis is gone it would wait forever, so it is bounded. */
+async function closeWithin(close: () => Promise<unknown>, destroy: () => unknown, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const result = await Promise.race([close().catch(() => 'failed'), timedOut]);
+  clearTimeout(timer);
+  if (result === 'timeout' || result === 'failed') {
+    try {
+      destroy();
+    } catch {
+      // already closed
+    }
+  }
+}
+
 export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err: Error) => void): Promise<RedisConnection> {
   const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** retries, 2000);
+  // Every command gives up after operationTimeoutMs, also one queued while the connection is down: a call's
+  // tick or finalize then fails fast (and is retried or journaled) instead of waiting for Redis to return.
+  const commandOptions = { timeout: config.redis.operationTimeoutMs };
   const report = onError ?? (() => {});
   if (config.redis.clusterNodes.length > 0) {
     const cluster = createCluster({
       rootNodes: config.redis.clusterNodes.map((hp) => ({ url: `redis://${hp}` })),
-      defaults: { socket: { reconnectStrategy, connectTimeout: 2000 }, disableOfflineQueue: false },
+      defaults: { socket: { reconnectStrategy, connectTimeout: 2000 } },
+      commandOptions,
     }) as unknown as RedisClusterType;
     cluster.on('error', report);
     await cluster.connect();
-    return { redis: cluster, isCluster: true, close: async () => void (await cluster.close().catch(() => {})) };
+    return { redis: cluster, isCluster: true, close: () => closeWithin(() => cluster.close(), () => cluster.destroy()) };
   }
   const client = createClient({
     url: config.redis.url,
     socket: { reconnectStrategy, connectTimeout: 2000 },
+    commandOptions,
   }) as unknown as RedisClientType;
   client.on('error', report);
   await client.connect();
-  return { redis: client, isCluster: false, close: async () => void (await client.close().catch(() => {})) };
+  return { redis: client, isCluster: false, close: () => closeWithin(() => client.close(), () => client.destroy()) };
 }

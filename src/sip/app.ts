@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
 import { createRootLogger, type Logger } from '../logger.js';
@@ -8,9 +9,12 @@ import { createDirectory } from '../admission/directory.js';
 import { createAdmission } from '../admission/admit.js';
 import { createCallRegistry } from '../calls/registry.js';
 import { createSweeper } from '../calls/sweeper.js';
+import { createUsageJournal } from '../calls/journal.js';
 import { createCdrFiles } from '../cdr/files.js';
 import { createCdrWriter } from '../cdr/writer.js';
 import { createMetrics } from '../admin/metrics.js';
+import { createDispatcher } from '../notify/dispatcher.js';
+import { checkAdminBind, createAdminServer, listenAdmin } from '../admin/server.js';
 import { admissionControl, sipErrorHandler } from './middleware.js';
 import { createBridge } from './bridge.js';
 import type { SrfRequest, SrfResponse } from './srf-augment.js';
@@ -20,6 +24,7 @@ import type { SrfRequest, SrfResponse } from './srf-augment.js';
  * middleware, the B2BUA bridge, the sweeper and the CDR writer, wired together.
  */
 export async function startCallgate(config: Config, logger: Logger = createRootLogger(config)) {
+  checkAdminBind(config.admin); // a refused admin address fails the start before anything is opened
   const conn: RedisConnection = await connectRedis(config, (err) => logger.warn({ err: err.message }, 'redis client error'));
   const keys = createKeys(config.redis.keyPrefix);
   const engine = createEngine({ redis: conn.redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs });
@@ -31,10 +36,14 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
     redis: conn.redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger,
   });
   await cdrWriter.start({ recoverIntervalMs: 60_000 });
+  // finalizes journaled during an earlier Redis outage, if that run ended before they landed
+  const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
+  for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
   const registry = createCallRegistry();
   directory.onAccountSignal((signal) => void registry.handleSignal(signal));
   const sweeper = createSweeper({
     redis: conn.redis, keys, engine, logger, accountIds: () => directory.accountIds(), intervalMs: config.sweeper.intervalMs,
+    resumeGraceMs: config.billing.leaseTtlMs,
     onSwept: (accountId, ids) => {
       metrics.swept.inc(ids.length);
       cdrWriter.submit(accountId, ids);
@@ -58,7 +67,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   const bridge = createBridge({
     srf, routeUris: config.routeUris, registry, logger, metrics,
     session: {
-      engine, config, logger,
+      engine, config, logger, journal,
       onFinalized: (accountId, entryId) => cdrWriter.submit(accountId, [entryId]),
     },
   });
@@ -88,10 +97,39 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
     // drachtio-server issue #432: once the link drops, in-dialog BYEs never reach this app
     void registry.endAll({ kind: 'link_lost' });
   });
+
+  // --- admin HTTP API (src/admin): built over the parts above, listening before SIP starts, closed in drainAndStop ---
+  const admin = createAdminServer({
+    config, redis: conn.redis, keys, engine, metrics, logger, registry, directory,
+    health: { isConnected: () => connected, isDraining: () => draining, cdrWriter },
+  });
+  const adminAddress = await listenAdmin(admin, config.admin).catch(async (err: unknown) => {
+    // the port is taken or refused: stop what was started, and fail the start
+    await sweeper.stop();
+    await cdrWriter.stop();
+    await journal.close();
+    await directory.stop();
+    await conn.close();
+    throw err;
+  });
+  logger.info({ url: adminAddress.url }, 'admin API listening');
+  // --- end admin ---
+
+  // --- webhook notifications (src/notify): started only when webhooks are configured; until then events wait in Redis ---
+  const dispatcher = config.notify.webhooks.length > 0
+    ? createDispatcher({
+      redis: conn.redis, keys, config: config.notify, logger, metrics, accountIds: () => directory.accountIds(), consumerId: config.switchId,
+    })
+    : undefined;
+  // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
+  await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
+  // --- end notify ---
+
   srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
 
   return {
-    srf, conn, keys, engine, directory, registry, sweeper, cdrWriter, metrics, logger,
+    srf, conn, keys, engine, directory, registry, sweeper, cdrWriter, metrics, logger, admin, adminAddress,
+    dispatcher,
     isConnected: () => connected,
     isDraining: () => draining,
     /** SIGTERM: refuse new INVITEs with 503, let live calls finish up to the drain timeout, then finalize the rest. */
@@ -104,8 +142,11 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
         logger.warn({ calls: registry.size() }, 'drain timeout: ending the remaining calls');
         await registry.hangUpAll({ kind: 'shutdown' }, { cause: 503, text: 'Switch shutting down' });
       }
+      await admin.close();
       await sweeper.stop();
       await cdrWriter.stop();
+      await journal.close();
+      await dispatcher?.stop(); // notify: unacknowledged events stay in Redis
       await directory.stop();
       srf.disconnect();
       await conn.close();

@@ -44,14 +44,18 @@ export interface RedisServer {
   url: string;
   process: ChildProcess;
   dir: string;
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server; its data directory is removed unless keepData (to restart it on the same data). */
+  stop(signal?: NodeJS.Signals, options?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Starts a throwaway redis-server on loopback. Extra args are passed through (cluster mode and so on). */
-export async function startRedisServer(extra: string[] = [], port?: number): Promise<RedisServer> {
+/**
+ * Starts a throwaway redis-server on loopback. Extra args are passed through (cluster mode and so on).
+ * Given a port and a data dir, it restarts a stopped server on its own data.
+ */
+export async function startRedisServer(extra: string[] = [], port?: number, dataDir?: string): Promise<RedisServer> {
   requireBinary('redis-server');
   const p = port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), `callgate-redis-${p}-`));
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), `callgate-redis-${p}-`));
   const child = spawn(
     'redis-server',
     ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', ...extra],
@@ -64,10 +68,10 @@ export async function startRedisServer(extra: string[] = [], port?: number): Pro
     url: `redis://127.0.0.1:${p}`,
     process: child,
     dir,
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+    async stop(signal: NodeJS.Signals = 'SIGTERM', options: { keepData?: boolean } = {}) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited;
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -2,12 +2,11 @@
  * The call session behind the B2BUA bridge, driven by fake dialogs (the SIP side) against the real engine
  * on a real Redis. Every way a call can end must end in exactly one finalize and one CDR.
  */
-import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type Srf from 'drachtio-srf';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { FakeRequest, FakeResponse, answerAfter, createFakeSrf, failWith, type Behaviour } from '../helpers/fake-sip.js';
 import { createAdmission, type AdmittedCall } from '../../src/admission/admit.js';
 import type { CatalogEntry } from '../../src/admission/directory.js';
 import { createCallRegistry } from '../../src/calls/registry.js';
@@ -18,42 +17,6 @@ import { decodeAccountHash } from '../../src/redis/account-fields.js';
 
 const logger = pino({ level: 'silent' });
 const deck = buildRateDeck('d', [{ prefix: '44', ratePerMinMicros: 600_000, firstIncrement: 1, nextIncrement: 1, connectFeeMicros: 0 }]);
-
-class FakeDialog extends EventEmitter {
-  destroyed: { headers?: Record<string, string> }[] = [];
-  destroy(opts?: { headers?: Record<string, string> }) {
-    this.destroyed.push(opts ?? {});
-  }
-}
-
-type Behaviour = (req: FakeRequest, call: number) => Promise<{ uas: FakeDialog; uac: FakeDialog }>;
-
-class FakeRequest extends EventEmitter {
-  locals: Record<string, unknown> = {};
-}
-
-class FakeResponse {
-  finalResponseSent = false;
-  sent: number[] = [];
-  send(status: number) {
-    this.sent.push(status);
-    this.finalResponseSent = true;
-  }
-}
-
-function answerAfter(ms: number): Behaviour {
-  return async () => {
-    await sleep(ms);
-    return { uas: new FakeDialog(), uac: new FakeDialog() };
-  };
-}
-
-function failWith(status: number, afterMs = 5): Behaviour {
-  return async () => {
-    await sleep(afterMs);
-    throw Object.assign(new Error(`${status}`), { status });
-  };
-}
 
 let seq = 0;
 
@@ -76,25 +39,15 @@ async function setup(ctx: TestContext, fundsMicros: number, routes = ['sip:sw-a:
       return r;
     },
   };
-  const routeCalls: string[] = [];
-  let behaviours: Behaviour[] = [answerAfter(5)];
-  let lastLegs: { uas: FakeDialog; uac: FakeDialog } | undefined;
-  const srf = {
-    createB2BUA: async (req: FakeRequest, _res: unknown, uri: string, _opts: unknown, cbs: { cbFinalizedUac?: () => void }) => {
-      routeCalls.push(uri);
-      const legs = await behaviours[Math.min(routeCalls.length - 1, behaviours.length - 1)]!(req, routeCalls.length);
-      cbs.cbFinalizedUac?.();
-      lastLegs = legs;
-      return legs;
-    },
-  } as unknown as Srf;
+  const fake = createFakeSrf();
+  const { srf, routeCalls } = fake;
   const bridge = createBridge({
     srf, routeUris: routes, registry, logger,
     session: { engine, config: ctx.config, logger, onFinalized: () => {} },
   });
 
   async function place(behaviour: Behaviour | Behaviour[]) {
-    behaviours = Array.isArray(behaviour) ? behaviour : [behaviour];
+    fake.play(behaviour);
     const decision = await admit({
       sipCallId: `sip-${seq}`, sourceIp: '10.0.0.1', ruriUser: '4420', fromUser: 'alice', toUser: '4420', receivedAt: Date.now(),
     });
@@ -129,8 +82,9 @@ async function setup(ctx: TestContext, fundsMicros: number, routes = ['sip:sw-a:
   }
 
   const legs = () => {
-    if (!lastLegs) throw new Error('no call was bridged');
-    return lastLegs;
+    const last = fake.legs.at(-1);
+    if (!last) throw new Error('no call was bridged');
+    return last;
   };
   return { id, registry, finalizes, routeCalls, place, cdrs, until, expectSettled, legs };
 }
