@@ -8,6 +8,7 @@
  * Everything is generated from fixed seeds, so two runs measure the same work.
  */
 import { parseRateDeckCsv, type Rate, type RateDeck } from '../src/rating/index.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 const DECK_PREFIXES = 100_000;
 const DESTINATIONS = 1_000_000;
@@ -18,16 +19,6 @@ const VERIFY_EVERY = 13; // compare both answers on every 13th destination (~77k
 
 const json = process.argv.includes('--json');
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomDigits(random: () => number, count: number): string {
   let s = '';

@@ -9,6 +9,7 @@ import {
   type Rate,
   type RateDeckProblem,
 } from './deck.js';
+import { mulberry32 } from '../../test/helpers/prng.js';
 
 function problemsOf(csv: string): readonly RateDeckProblem[] {
   try {
@@ -36,16 +37,6 @@ function rate(prefix: string, ratePerMinMicros = 10_000, firstIncrement = 6, nex
   return { prefix, ratePerMinMicros, firstIncrement, nextIncrement, connectFeeMicros };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseRateDeckCsv: good decks', () => {
   it('reads columns in any order and case, quoted fields, comments, blank lines and CRLF', () => {

@@ -11,6 +11,7 @@ import {
   roundHalfUp,
   type TaxComponent,
 } from './price.js';
+import { mulberry32 } from '../../test/helpers/prng.js';
 
 function rate(ratePerMinMicros: number, firstIncrement = 6, nextIncrement = 6, connectFeeMicros = 0): Rate {
   return { prefix: '1', ratePerMinMicros, firstIncrement, nextIncrement, connectFeeMicros };
@@ -21,16 +22,6 @@ const FUSF_AND_STATE: TaxComponent[] = [
   { name: 'state', rate: 50_000 },
 ];
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('roundHalfUp', () => {
   it('rounds halves up and everything else to the nearest integer', () => {

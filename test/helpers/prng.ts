@@ -1,13 +1,17 @@
-/** A small seeded PRNG (mulberry32) so fuzz and property tests replay exactly from their seed. */
-export function createPrng(seed: number) {
+/** mulberry32: a small seeded PRNG, so fuzz tests, property tests and benches replay exactly from their seed. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const next = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export function createPrng(seed: number) {
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   return { next, int, pick };
