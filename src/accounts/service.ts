@@ -168,8 +168,8 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
 
   async function getAccount(id: string): Promise<Account> {
     fail([idProblem(id)].filter((p): p is string => p !== undefined));
-    const account = await readAccount(id);
-    return { ...account, liveCalls: await countLiveCalls(id) };
+    const [account, liveCalls] = await Promise.all([readAccount(id), countLiveCalls(id)]);
+    return { ...account, liveCalls };
   }
 
   async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {

@@ -26,6 +26,7 @@ import {
   RateDeckInvalidError,
   ValidationError,
 } from '../accounts/errors.js';
+import { ConfigError } from '../config/load.js';
 import type { RateDeckProblem } from '../rating/deck.js';
 
 export type AdminErrorCode =
@@ -87,9 +88,14 @@ export class PaymentConflictError extends AdminError {
   readonly status = 409;
 }
 
-/** The admin server may not listen where it was configured to (see checkAdminBind). Raised at start. */
-export class AdminBindError extends Error {
-  override readonly name = 'AdminBindError';
+/**
+ * The admin server may not listen where it was configured to (see checkAdminBind). Raised at start. It is a
+ * configuration error, so `callgate serve` reports it as one (exit code 1).
+ */
+export class AdminBindError extends ConfigError {
+  constructor(problem: string) {
+    super([problem]);
+  }
 }
 
 const ACCOUNTS_STATUS: Record<string, number> = {

@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { REJECT_REASONS } from '../config/schema.js';
 
+/** Outcomes of callgate_webhook_deliveries_total (src/notify): a closed set. */
+export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'dead_lettered'] as const;
+
 /**
  * Every metric callgate exports, declared in one place. Labels come from closed sets only (outcomes,
  * reasons, script names): never account or call ids.
@@ -17,6 +20,13 @@ export function createMetrics() {
   // pre-create every series so dashboards see zeros, and the label set stays closed
   invites.labels('admitted', 'none');
   for (const r of REJECT_REASONS) invites.labels('rejected', r);
+  const webhookDeliveries = new Counter({
+    name: 'callgate_webhook_deliveries_total',
+    help: 'Webhook POST attempts that got a 2xx (delivered) or not (failed), and events given up for a webhook (dead_lettered)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const o of WEBHOOK_OUTCOMES) webhookDeliveries.labels(o);
   return {
     registry,
     invites,
@@ -62,6 +72,13 @@ export function createMetrics() {
       help: 'Admin API requests by method, route template (unmatched for unknown paths) and HTTP status',
       labelNames: ['method', 'route', 'status'] as const,
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    webhookDeliveries,
+    webhookDeliverySeconds: new Histogram({
+      name: 'callgate_webhook_delivery_duration_seconds',
+      help: 'Time of one webhook POST, from send to response or failure (timeouts included)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
   };

@@ -169,9 +169,15 @@ export class CallSession {
         return;
       }
       case 'off':
-        // OFF for funds (this call may be what used them up) is a funds teardown; a manual OFF is not
-        if (result.offReason === 'manual') await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account suspended' });
-        else await this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+        if (result.offReason === 'manual') {
+          await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account suspended' });
+          return;
+        }
+        // OFF for funds, perhaps by this very commit: the call keeps the time it has paid for (the rest of
+        // the increment it is in) and ends there, unless funds arrive before
+        this.committed = price;
+        this.held = 0;
+        this.schedulePaidEnd(price.total);
         return;
       case 'gone':
         // the lease expired and a sweeper already billed and closed the call: end it without a second CDR
@@ -189,7 +195,11 @@ export class CallSession {
   /** Funds are short: the call may talk until its paid time, then gets one more chance and is torn down. */
   private schedulePaidEnd(committedTotal: number): void {
     this.clearPaidEnd();
-    if (this.answeredMono === undefined) return; // not answered yet: the answer tick decides
+    if (this.answeredMono === undefined) {
+      // not answered yet: the answer tick decides, unless the account has nothing left at all
+      if (this.held === 0) void this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+      return;
+    }
     const paid = paidTalkMs({ rate: this.call.rate, committedTotal, held: this.held, taxExempt: this.call.account.taxExempt, taxes: this.taxes });
     this.paidUntilMs = paid;
     const talk = this.talkMs();

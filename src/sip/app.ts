@@ -148,7 +148,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
       await journal.close();
       await dispatcher?.stop(); // notify: unacknowledged events stay in Redis
       await directory.stop();
-      srf.disconnect();
+      if (connected) srf.disconnect();
       await conn.close();
     },
   };

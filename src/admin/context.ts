@@ -1,0 +1,26 @@
+import type { AccountService } from '../accounts/service.js';
+import type { Directory } from '../admission/directory.js';
+import type { CallRegistry } from '../calls/registry.js';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import type { Redis } from '../redis/client.js';
+import type { Keys } from '../redis/keys.js';
+
+/** What the /v1 routes share: built once by createAdminServer. */
+export interface RouteContext {
+  config: Pick<Config, 'switchId'>;
+  accounts: AccountService;
+  redis: Redis;
+  keys: Keys;
+  logger: Logger;
+  /** This instance's live calls, for GET /v1/switches/<own switchId>/calls. */
+  registry: Pick<CallRegistry, 'all'> | undefined;
+  /** The catalog's account ids as this instance holds them; without it the catalog is scanned in Redis. */
+  directory: Pick<Directory, 'accountIds'> | undefined;
+  /** Runs one request's Redis work, failing with AdminUnavailableError when it outlasts the admin bound. */
+  bounded<T>(work: () => Promise<T>): Promise<T>;
+  /** Wall clock, epoch ms. */
+  now(): number;
+  /** Accounts read at once when a switch's calls are gathered from Redis. */
+  scanConcurrency: number;
+}
