@@ -43,6 +43,7 @@ const LEASE_TTL_MS = 10_000; // longer than the failover pause, so live calls ke
 const TICK_MS = 500;
 const WARMUP_MS = 2_000;
 const AFTER_RESUME_MS = 3_000;
+const STALL_MS = 1_500; // longer than operationTimeoutMs, shorter than cluster-node-timeout (2000)
 const GIVE_UP_AFTER_KILL_MS = 25_000;
 
 async function redisCli(port: number, ...args: string[]): Promise<string> {
@@ -151,6 +152,7 @@ describe('fault: Redis Cluster master failover under load', () => {
     const t0 = performance.now();
     const now = () => performance.now() - t0;
     let stopLoad = false;
+    let faultAt = Number.POSITIVE_INFINITY;
     let killAt = Number.POSITIVE_INFINITY;
     let promotedAt = Number.POSITIVE_INFINITY;
     const admitTimes: number[] = []; // reply times of successful admits
@@ -167,14 +169,14 @@ describe('fault: Redis Cluster master failover under load', () => {
     });
 
     /** As a call session does: a finalize is retried until it lands (finalize is idempotent per call id). */
-    async function finalizeUntilLands(e: Pick<Engine, 'finalizeCall'>, req: FinalizeRequest, deadline: number): Promise<boolean> {
+    async function finalizeUntilLands(e: Pick<Engine, 'finalizeCall'>, req: FinalizeRequest, deadline: () => number): Promise<boolean> {
       for (;;) {
         try {
           await e.finalizeCall(req);
           return true;
         } catch {
           finalizeErrors++;
-          if (now() > deadline) return false;
+          if (now() > deadline()) return false;
           await sleep(100);
         }
       }
@@ -193,7 +195,7 @@ describe('fault: Redis Cluster master failover under load', () => {
         try {
           r = await admit(callId);
         } catch (err) {
-          failed.push({ callId, at: now(), error: (err as Error).name });
+          failed.push({ callId, at: now(), error: (err as Error).constructor.name });
           await sleep(20);
           continue;
         }
@@ -205,7 +207,7 @@ describe('fault: Redis Cluster master failover under load', () => {
           const call = (async () => {
             await sleep(2 + n);
             const req = finalizeRequest(callId, CALL_TOTAL);
-            if (!(await finalizeUntilLands(engine, req, killAt + GIVE_UP_AFTER_KILL_MS))) unsettled.push(req);
+            if (!(await finalizeUntilLands(engine, req, () => faultAt + GIVE_UP_AFTER_KILL_MS))) unsettled.push(req);
           })();
           calls.add(call);
           void call.finally(() => calls.delete(call));
@@ -274,12 +276,20 @@ describe('fault: Redis Cluster master failover under load', () => {
 
     await sleep(WARMUP_MS);
     expect(admitTimes.length).toBeGreaterThan(0);
+    // The master stalls first (as a host does under a swap storm or a VM pause), shorter than
+    // cluster-node-timeout so no failover starts yet: admits sent meanwhile time out at the caller but run
+    // when it wakes up, so some failed admits did write a call. Then it dies.
+    faultAt = now();
+    victim.process.kill('SIGSTOP');
+    await sleep(STALL_MS);
+    victim.process.kill('SIGCONT');
+    await sleep(100);
     killAt = now();
     await victim.stop('SIGKILL', { keepData: true });
 
     // watch the promotion from a surviving node
     const watcher = (async () => {
-      while (now() < killAt + GIVE_UP_AFTER_KILL_MS) {
+      while (now() < faultAt + GIVE_UP_AFTER_KILL_MS) {
         try {
           const owner = ownerOf(await clusterNodes(survivor.port), slot);
           if (owner && owner.port !== victim.port) {
@@ -296,7 +306,7 @@ describe('fault: Redis Cluster master failover under load', () => {
 
     // load goes on until admission has been back for a while, or we give up on it
     let resumedAt = Number.POSITIVE_INFINITY;
-    while (now() < killAt + GIVE_UP_AFTER_KILL_MS) {
+    while (now() < faultAt + GIVE_UP_AFTER_KILL_MS) {
       const firstAfter = admitTimes.find((t) => t > Math.max(killAt, promotedAt === Number.POSITIVE_INFINITY ? killAt : promotedAt));
       if (firstAfter !== undefined && promotedAt !== Number.POSITIVE_INFINITY) {
         resumedAt = firstAfter;
@@ -326,9 +336,9 @@ describe('fault: Redis Cluster master failover under load', () => {
       verifyEngine = createEngine({ redis: cleanupConn.redis, keys, switchId: config.switchId, leaseTtlMs: LEASE_TTL_MS });
     }
     const cleanupDeadline = now() + 10_000;
-    for (const req of unsettled) expect(await finalizeUntilLands(verifyEngine, req, cleanupDeadline)).toBe(true);
+    for (const req of unsettled) expect(await finalizeUntilLands(verifyEngine, req, () => cleanupDeadline)).toBe(true);
     for (const c of longCalls) {
-      expect(await finalizeUntilLands(verifyEngine, finalizeRequest(c.callId, c.committed + 500), cleanupDeadline)).toBe(true);
+      expect(await finalizeUntilLands(verifyEngine, finalizeRequest(c.callId, c.committed + 500), () => cleanupDeadline)).toBe(true);
     }
 
     // failed admits: did they write a call after all?
@@ -362,12 +372,14 @@ describe('fault: Redis Cluster master failover under load', () => {
     const liveLeases = Number(await verify.redis.zCount(keys.leases(ACCOUNT, config.switchId), Date.now(), '+inf'));
     const staleLeases = Number(await verify.redis.zCard(keys.leases(ACCOUNT, config.switchId)));
 
+    const errorKinds = [...new Set(failed.map((f) => f.error))].map((k) => `${k}:${failed.filter((f) => f.error === k).length}`).join(',');
     console.log(
       `[cluster-failover] pause_ms=${Math.round(pauseMs)} failed_admits=${failed.length} lost=${lostIds.length} orphaned=${orphanIds.length}` +
-        ` doubled=${doubled} acked_lost=${ackedLost.length} admits=${admitted.size} promoted_after_ms=${Math.round(promotedAt - killAt)}` +
-        ` resumed_after_ms=${Math.round(resumedAt - killAt)} client_recovered=${clientRecovered} max_leases=${maxLeases}/${CHANNELS}` +
-        ` max_records=${maxRecords} samples=${samples} finalize_retries=${finalizeErrors} tick_errors=${tickErrors}` +
-        ` channel_refusals=${channelRefusals} stale_lease_members=${staleLeases} new_master=${newOwner?.port ?? 'none'}`,
+        ` doubled=${doubled} acked_lost=${ackedLost.length} admits=${admitted.size} stall_ms=${STALL_MS}` +
+        ` promoted_after_kill_ms=${Math.round(promotedAt - killAt)} resumed_after_kill_ms=${Math.round(resumedAt - killAt)}` +
+        ` client_recovered=${clientRecovered} max_leases=${maxLeases}/${CHANNELS} max_records=${maxRecords} samples=${samples}` +
+        ` finalize_retries=${finalizeErrors} tick_errors=${tickErrors} channel_refusals=${channelRefusals}` +
+        ` stale_lease_members=${staleLeases} errors=${errorKinds || 'none'}`,
     );
 
     // the promotion happened, and admission came back by itself through the same client, within a bound

@@ -183,6 +183,10 @@ describeOnRedis('call session: every path ends in exactly one finalize', (ctx) =
     expect(cdr).toMatchObject({ disposition: 'torn_down', reason: 'funds_exhausted', total: '30000', billedSec: '3' });
     const acct = decodeAccountHash(await ctx().conn.redis.hGetAll(ctx().keys.account(t.id)));
     expect(acct.balance).toBe(5_000);
+    const events = (await ctx().conn.redis.xRange(ctx().keys.events(t.id), '-', '+')).map((e) => e.message);
+    expect(events.filter((e) => e.type === 'call_torn_down')).toEqual([
+      expect.objectContaining({ account: t.id, reason: 'funds_exhausted', billedSec: '3', total: '30000' }),
+    ]);
     await t.expectSettled();
   });
 

@@ -12,6 +12,8 @@
   ARGV[8] answeredAt (epoch ms, 0 if never)  ARGV[9] endedAt (epoch ms)
   ARGV[10] disposition   ARGV[11] release reason   ARGV[12] SIP code   ARGV[13] change channel
 
+  A call torn down for funds also raises a `call_torn_down` event on the account's events stream.
+
   Returns
     { 1, cdrEntryId, balance }   settled
     { 0 }                        already finalized (or never admitted): nothing changed
@@ -30,6 +32,12 @@ if a then
   debit(a, total - m.com, now)
   a.reserved = a.reserved - m.rsv
   settleAccount(a, KEYS[6], accountId, now, ARGV[13], nil)
+  -- a call torn down because its money ran out is an event for the customer's operations team; here it
+  -- is atomic with the CDR, and emitted once since a second finalize changes nothing
+  if ARGV[10] == 'torn_down' and ARGV[11] == 'funds_exhausted' then
+    emitEvent(KEYS[6], accountId, now, 'call_torn_down', a, { 'callId', callId, 'switchId', m.sw, 'reason', ARGV[11],
+      'sipCode', ARGV[12], 'talkMs', ARGV[7], 'billedSec', ARGV[6], 'total', int(total) }, ARGV[13])
+  end
 end
 redis.call('ZREM', KEYS[2], callId)
 redis.call('ZREM', KEYS[4], callId)
