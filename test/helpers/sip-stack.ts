@@ -434,6 +434,8 @@ export interface CallgateOptions {
   drachtio: Drachtio;
   routeUris: string[];
   env?: Record<string, string>;
+  /** Run the built dist/ (as production does) instead of the TypeScript sources through tsx. */
+  built?: boolean;
 }
 
 export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
@@ -463,7 +465,8 @@ export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
     CALLGATE_REDIS_COMMAND_TIMEOUT_MS: '2000',
     ...o.env,
   };
-  const child = new Child(`${o.name}-callgate-${o.switchId}`, process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { env });
+  const entry = o.built ? ['dist/cli/main.js', 'serve'] : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
+  const child = new Child(`${o.name}-callgate-${o.switchId}`, process.execPath, entry, { env });
   try {
     await child.waitForOutput(/connected to drachtio-server/, 45_000);
   } catch (err) {
