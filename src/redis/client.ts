@@ -15,6 +15,29 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+interface ClusterSlotsInternals {
+  _slots: { masters: { client?: unknown }[]; rediscover(startWith: unknown): Promise<void> };
+}
+
+/**
+ * node-redis refreshes its slot map only when a node answers MOVED or ASK. A master that died answers
+ * nothing, so after its replica is promoted the client would keep sending that slot's commands to the dead
+ * address forever. Rediscover the topology (at most once a second) while any node's connection fails.
+ */
+function watchFailovers(cluster: RedisClusterType, minIntervalMs = 1000): void {
+  let last = 0;
+  const rediscover = () => {
+    const now = Date.now();
+    if (now - last < minIntervalMs) return;
+    last = now;
+    const slots = (cluster as unknown as ClusterSlotsInternals)._slots;
+    const startWith = slots.masters.find((m) => m.client)?.client;
+    if (startWith) void slots.rediscover(startWith).catch(() => {});
+  };
+  cluster.on('node-error', rediscover);
+  cluster.on('node-reconnecting', rediscover);
+}
+
 /** A graceful close waits for pending replies; when Redis is gone it would wait forever, so it is bounded. */
 async function closeWithin(close: () => Promise<unknown>, destroy: () => unknown, ms = 1000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -45,6 +68,7 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
       commandOptions,
     }) as unknown as RedisClusterType;
     cluster.on('error', report);
+    watchFailovers(cluster);
     await cluster.connect();
     return { redis: cluster, isCluster: true, close: () => closeWithin(() => cluster.close(), () => cluster.destroy()) };
   }
