@@ -23,20 +23,13 @@ import { loadConfig } from '../src/config/index.js';
 import { connectRedis } from '../src/redis/client.js';
 import { createEngine } from '../src/redis/engine.js';
 import { createKeys } from '../src/redis/keys.js';
+import { benchArgs } from './cli.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const seconds = Number(opt('--seconds', '2'));
-const rounds = Number(opt('--rounds', '3'));
+const { json, number, log } = benchArgs();
+const seconds = number('--seconds', 2);
+const rounds = number('--rounds', 3);
 const CONCURRENCY = 32;
 const WARMUP_MS = 500;
-const log = (s: string) => {
-  if (!json) console.log(s);
-};
 
 const prefix = `benchadm${randomBytes(3).toString('hex')}:`;
 const config = loadConfig({ overrides: { redis: { keyPrefix: prefix } } });

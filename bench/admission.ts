@@ -14,19 +14,12 @@ import { connectRedis, type Redis } from '../src/redis/client.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createEngine, type Engine } from '../src/redis/engine.js';
 import { luaScriptFromSource, runScript } from '../src/redis/script.js';
+import { benchArgs } from './cli.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const opt = (name: string, dflt: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : dflt;
-};
-const seconds = Number(opt('--seconds', '5'));
-const accountCounts = opt('--accounts', '1000,100000').split(',').map(Number);
+const { json, option, number, log } = benchArgs();
+const seconds = number('--seconds', 5);
+const accountCounts = option('--accounts', '1000,100000').split(',').map(Number);
 const CONCURRENCY = 64;
-const log = (s: string) => {
-  if (!json) console.log(s);
-};
 
 const prefix = `bench${randomBytes(3).toString('hex')}:`;
 const config = loadConfig({ overrides: { redis: { keyPrefix: prefix } } });

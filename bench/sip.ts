@@ -20,18 +20,11 @@ import { connectRedis } from '../src/redis/client.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createEngine } from '../src/redis/engine.js';
 import { createAccountService } from '../src/accounts/service.js';
+import { benchArgs } from './cli.js';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const opt = (name: string, dflt: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? Number(args[i + 1]) : dflt;
-};
-const STEP_SECONDS = opt('--step-seconds', 8);
-const MAX_CPS = opt('--max-cps', 1500);
-const log = (s: string) => {
-  if (!json) console.log(s);
-};
+const { json, number, log } = benchArgs();
+const STEP_SECONDS = number('--step-seconds', 8);
+const MAX_CPS = number('--max-cps', 1500);
 
 if (!drachtioBin || !sippBin) {
   console.error(`bench:sip needs drachtio-server and sipp: ${!drachtioBin ? 'no drachtio binary (PATH or DRACHTIO_BIN)' : 'no sipp on PATH'}`);
