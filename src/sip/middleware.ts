@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
@@ -83,7 +84,7 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     const started = performance.now();
     const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
     if (deps.isDraining?.()) {
-      rejectInvite(res, unavailable, facts, 'draining', null);
+      rejectInvite(res, unavailable, facts, randomUUID(), null);
       return;
     }
     const decision = await deps.admitInvite(facts);
