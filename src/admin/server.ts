@@ -15,12 +15,16 @@
  *   GET   /v1/ratedecks/:deckId            the loaded version
  *   GET   /v1/calls?accountId=&switchId=   an account's live calls on every switch (or one)
  *   GET   /v1/switches/:switchId/calls     a switch's live calls: its registry on this instance, else Redis
+ *   GET   /v1/live?limit=&offset=          the live view's data: account rows, this instance's admits/refusals (live-view.ts)
+ *   GET   /live                            the live view page: no token needed, it holds no data (live-view.ts)
  *
  * Access:
  * - Every /v1 route (and any unknown path) needs `Authorization: Bearer <admin.token>`. The token is
  *   compared in constant time, over SHA-256 digests so that its length does not leak either.
  * - /healthz, /readyz and /metrics need no token: Prometheus and orchestrators scrape them without a
  *   secret, and they hold no account data (metric labels are closed sets, never account or call ids).
+ * - /live (the live view page) needs no token either: it is a static page with no data, whose script asks
+ *   the engineer for the token and reads /v1/live with it (see live-view.ts).
  * - Without a token the API is open to every process on the host, so it may then only listen on a loopback
  *   address: listenAdmin refuses anything else at start (AdminBindError).
  *
@@ -45,6 +49,7 @@ import { registerAccountRoutes } from './account-routes.js';
 import { registerCallRoutes } from './call-routes.js';
 import type { RouteContext } from './context.js';
 import { AdminBindError, AdminUnavailableError, UnauthorizedError, errorReply } from './errors.js';
+import { registerLiveView } from './live-view.js'; // live view: GET /live, GET /v1/live
 import type { Metrics } from './metrics.js';
 
 declare module 'fastify' {
@@ -271,6 +276,9 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
     },
     { prefix: '/v1' },
   );
+
+  // --- live view (src/admin/live-view.ts): GET /live, the page (no token, no data); GET /v1/live, its data (token) ---
+  registerLiveView(server, ctx, metrics);
 
   const publicRoute = { config: { public: true } };
 
