@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { Config } from '../config/index.js';
 
@@ -15,27 +16,52 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+interface ClusterNode {
+  client?: unknown;
+}
 interface ClusterSlotsInternals {
-  _slots: { masters: { client?: unknown }[]; rediscover(startWith: unknown): Promise<void> };
+  _slots: { masters: ClusterNode[]; slots: ({ master: ClusterNode } | undefined)[]; rediscover(startWith: unknown): Promise<void> };
 }
 
 /**
- * node-redis refreshes its slot map only when a node answers MOVED or ASK. A master that died answers
- * nothing, so after its replica is promoted the client would keep sending that slot's commands to the dead
- * address forever. Rediscover the topology (at most once a second) while any node's connection fails.
+ * What callgate does when a command gets no answer: the deadline its scripts are raced against, and what to
+ * do about the node that did not answer. node-redis gives up on a command only before it is written
+ * (commandOptions.timeout); a Redis that is frozen, or behind a partition that drops packets, would leave a
+ * written command pending forever.
  */
-function watchFailovers(cluster: RedisClusterType, minIntervalMs = 1000): void {
+export interface StallPolicy {
+  timeoutMs: number;
+  /** Called with the first key of a command that missed its deadline. */
+  onStall(key: string): void;
+}
+
+const stallPolicies = new WeakMap<object, StallPolicy>();
+
+/** The stall policy of a connection made by connectRedis; none for clients made elsewhere. */
+export function stallPolicyOf(redis: Redis): StallPolicy | undefined {
+  return stallPolicies.get(redis);
+}
+
+/**
+ * node-redis refreshes its slot map only when a node answers MOVED or ASK. A master that died, or froze,
+ * answers nothing, so after its replica is promoted the client would keep sending that slot's commands to
+ * the old address forever. Rediscover the topology (at most once a second) while a node's connection fails
+ * or a command to it misses its deadline, asking another master than the one that went silent.
+ */
+function watchFailovers(cluster: RedisClusterType, minIntervalMs = 1000): (silentKey?: string) => void {
   let last = 0;
-  const rediscover = () => {
+  const rediscover = (silentKey?: string) => {
     const now = Date.now();
     if (now - last < minIntervalMs) return;
     last = now;
     const slots = (cluster as unknown as ClusterSlotsInternals)._slots;
-    const startWith = slots.masters.find((m) => m.client)?.client;
+    const silent = silentKey === undefined ? undefined : slots.slots[calculateSlot(silentKey)]?.master;
+    const startWith = slots.masters.find((m) => m.client && m !== silent)?.client;
     if (startWith) void slots.rediscover(startWith).catch(() => {});
   };
-  cluster.on('node-error', rediscover);
-  cluster.on('node-reconnecting', rediscover);
+  cluster.on('node-error', () => rediscover());
+  cluster.on('node-reconnecting', () => rediscover());
+  return rediscover;
 }
 
 /** A graceful close waits for pending replies; when Redis is gone it would wait forever, so it is bounded. */
@@ -68,7 +94,8 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
       commandOptions,
     }) as unknown as RedisClusterType;
     cluster.on('error', report);
-    watchFailovers(cluster);
+    const rediscover = watchFailovers(cluster);
+    stallPolicies.set(cluster, { timeoutMs: config.redis.operationTimeoutMs, onStall: (key) => rediscover(key) });
     await cluster.connect();
     return { redis: cluster, isCluster: true, close: () => closeWithin(() => cluster.close(), () => cluster.destroy()) };
   }
@@ -78,6 +105,7 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
     commandOptions,
   }) as unknown as RedisClientType;
   client.on('error', report);
+  stallPolicies.set(client, { timeoutMs: config.redis.operationTimeoutMs, onStall: () => {} });
   await client.connect();
   return { redis: client, isCluster: false, close: () => closeWithin(() => client.close(), () => client.destroy()) };
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Redis } from './client.js';
+import { stallPolicyOf, type Redis } from './client.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 const INCLUDE = /^--- @include "([a-z0-9-]+)"\s*$/gm;
@@ -28,19 +28,44 @@ export class ScriptKeysError extends Error {
   override readonly name = 'ScriptKeysError';
 }
 
+/** A script got no answer within the connection's operation deadline; it may still run later. */
+export class ScriptTimeoutError extends Error {
+  override readonly name = 'ScriptTimeoutError';
+}
+
+async function withinDeadline<T>(redis: Redis, key: string, script: LuaScript, run: () => Promise<T>): Promise<T> {
+  const policy = stallPolicyOf(redis);
+  if (!policy) return run();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => {
+      policy.onStall(key);
+      fail(new ScriptTimeoutError(`${script.name} got no answer from Redis within ${policy.timeoutMs} ms`));
+    }, policy.timeoutMs);
+  });
+  try {
+    return await Promise.race([run(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * EVALSHA, falling back to EVAL once when the server has not seen the script (a restart, a failover, a
- * new cluster node). The first key routes the call on a cluster.
+ * new cluster node). The first key routes the call on a cluster. On a connection made by connectRedis the
+ * call is bounded by redis.operationTimeoutMs, whether or not the command was already written.
  */
 export async function runScript(redis: Redis, script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new ScriptKeysError(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   }
   const options = { keys, arguments: args.map(String) };
-  try {
-    return await redis.evalSha(script.sha1, options);
-  } catch (err) {
-    if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(script.source, options);
-    throw err;
-  }
+  return withinDeadline(redis, keys[0] ?? '', script, async () => {
+    try {
+      return await redis.evalSha(script.sha1, options);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(script.source, options);
+      throw err;
+    }
+  });
 }
