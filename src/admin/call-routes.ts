@@ -18,7 +18,7 @@ import {
   type CallRecord,
   type LiveCallView,
 } from './calls.js';
-import type { RouteContext } from './context.js';
+import { catalogAccountIds, type RouteContext } from './context.js';
 import { schemas } from './schemas.js';
 
 /** The window of the "recent calls per second" figure of GET /v1/accounts/:id/usage. */
@@ -39,18 +39,6 @@ export function registerCallRoutes(api: FastifyInstance, ctx: RouteContext): voi
 
   function reportUnreadable(accountId: string, unreadable: number): void {
     if (unreadable > 0) ctx.logger.warn({ accountId, unreadable }, 'live call records that could not be decoded were skipped');
-  }
-
-  async function accountIds(): Promise<string[]> {
-    if (ctx.directory) return [...ctx.directory.accountIds()];
-    const ids: string[] = [];
-    let cursor = '0';
-    do {
-      const page = await redis.hScan(keys.catalog, cursor, { COUNT: 1000 });
-      cursor = String(page.cursor);
-      for (const e of page.entries) ids.push(String(e.field));
-    } while (cursor !== '0');
-    return ids;
   }
 
   api.get<{ Querystring: { accountId: string; switchId?: string } }>('/calls', { schema: schemas.accountCalls }, async (request) => {
@@ -93,7 +81,7 @@ export function registerCallRoutes(api: FastifyInstance, ctx: RouteContext): voi
           }));
         } else {
           // another switch: its calls are in the calls hash of whichever account they belong to
-          perAccount = await mapBounded(await accountIds(), ctx.scanConcurrency, async (accountId) => ({
+          perAccount = await mapBounded(await catalogAccountIds(ctx), ctx.scanConcurrency, async (accountId) => ({
             accountId,
             ...(await readAccountCalls(redis, keys, accountId, (sw) => sw === switchId)),
           }));

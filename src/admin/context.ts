@@ -24,3 +24,16 @@ export interface RouteContext {
   /** Accounts read at once when a switch's calls are gathered from Redis. */
   scanConcurrency: number;
 }
+
+/** Every account id: as this instance's directory holds them, or (without one) scanned from the catalog. */
+export async function catalogAccountIds(ctx: Pick<RouteContext, 'directory' | 'redis' | 'keys'>): Promise<string[]> {
+  if (ctx.directory) return [...ctx.directory.accountIds()];
+  const ids: string[] = [];
+  let cursor = '0';
+  do {
+    const page = await ctx.redis.hScan(ctx.keys.catalog, cursor, { COUNT: 1000 });
+    cursor = String(page.cursor);
+    for (const e of page.entries) ids.push(String(e.field));
+  } while (cursor !== '0');
+  return ids;
+}

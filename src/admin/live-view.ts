@@ -28,7 +28,7 @@ import { formatUsd } from '../rating/money.js';
 import { decodeAccountHash } from '../redis/account-fields.js';
 import { RECENT_CPS_WINDOW_SECONDS } from './call-routes.js';
 import { countBySwitch, mapBounded, readAccountCalls, type CallRecord } from './calls.js';
-import type { RouteContext } from './context.js';
+import { catalogAccountIds, type RouteContext } from './context.js';
 import { livePage } from './live/page.js';
 import type { Metrics } from './metrics.js';
 
@@ -314,18 +314,6 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
       .send(livePage.html);
   });
 
-  async function accountIds(): Promise<string[]> {
-    if (ctx.directory) return [...ctx.directory.accountIds()];
-    const ids: string[] = [];
-    let cursor = '0';
-    do {
-      const page = await redis.hScan(keys.catalog, cursor, { COUNT: 1000 });
-      cursor = String(page.cursor);
-      for (const e of page.entries) ids.push(String(e.field));
-    } while (cursor !== '0');
-    return ids;
-  }
-
   server.get<{ Querystring: { limit?: string; offset?: string } }>('/v1/live', { schema: liveSchema }, async (request) => {
     const limit = rowsLimit.safeParse(request.query.limit ?? LIVE_MAX_ACCOUNTS);
     const offset = rowsOffset.safeParse(request.query.offset ?? 0);
@@ -337,7 +325,7 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
 
     const { ranked, rows } = await bounded(async () => {
       // rank every account by its live calls (one HLEN each), then read only the page in full
-      const ids = await accountIds();
+      const ids = await catalogAccountIds(ctx);
       const liveCounts = await mapBounded(ids, ctx.scanConcurrency, async (id) => ({ id, live: await redis.hLen(keys.calls(id)) }));
       liveCounts.sort((a, b) => b.live - a.live || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const page = liveCounts.slice(offset.data!, offset.data! + limit.data!);
