@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { ID_PATTERN } from '../config/schema.js';
 import { RateDeckError, parseRateDeckCsv, serializeRateDeck } from '../rating/deck.js';
-import type { Micros } from '../rating/money.js';
+import { MAX_MICROS, formatUsd, type Micros } from '../rating/money.js';
 import type { Redis } from '../redis/client.js';
 import type { AccountStatus, Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
@@ -81,6 +81,8 @@ export const catalogChange = (accountId: string) => `catalog|${accountId}`;
 export const deckChange = (deckId: string) => `deck|${deckId}`;
 
 const CURSOR = /^[0-9]{1,20}$/;
+/** Redis scan cursors are unsigned 64-bit integers. */
+const MAX_CURSOR = 2n ** 64n - 1n;
 const amountSchema = usdAmount({ positive: true });
 const noteSchema = printableText(LIMITS.noteLength);
 const limitSchemas = {
@@ -186,6 +188,11 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     const micros = amount.data!;
     const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd);
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    if (r.outcome === 'balance_limit') {
+      throw new ValidationError([
+        `amount: would take the balance past ${formatUsd(MAX_MICROS)} USD, the most an account may hold (balance now ${formatUsd(r.balance)} USD)`,
+      ]);
+    }
     return { outcome: r.outcome, paymentId: payment, amount: micros, account: await readAccount(id) };
   }
 
@@ -276,7 +283,9 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
   async function listAccounts(options: { cursor?: unknown; limit?: unknown } = {}): Promise<AccountPage> {
     const problems: string[] = [];
     const cursor = options.cursor ?? '0';
-    if (typeof cursor !== 'string' || !CURSOR.test(cursor)) problems.push(`cursor: must be a cursor returned by a previous page, got ${show(cursor)}`);
+    if (typeof cursor !== 'string' || !CURSOR.test(cursor) || BigInt(cursor) > MAX_CURSOR) {
+      problems.push(`cursor: must be a cursor returned by a previous page, got ${show(cursor)}`);
+    }
     const limit = wholeNumber(1, 1000).safeParse(options.limit ?? 100);
     if (!limit.success) problems.push(...limit.error.issues.map((i) => `limit: ${i.message}`));
     fail(problems);

@@ -35,7 +35,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP, type AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createAccountService, type AccountService } from '../accounts/service.js';
 import type { Directory } from '../admission/directory.js';
 import type { CallRegistry } from '../calls/registry.js';
@@ -102,11 +102,22 @@ export interface AdminServerDeps {
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
-/** The credentials of `Authorization: Bearer <token>` (scheme case-insensitive), or null. No regex: no backtracking. */
+/**
+ * The credentials of `Authorization: Bearer <token>` (RFC 6750: the scheme, case-insensitive, one or more SP,
+ * then the token, nothing after it), or null. Tabs, no-break spaces or trailing white space are not a
+ * separator: such a header is refused, never trimmed into a match. No regex: no backtracking.
+ */
 function bearerCredentials(header: string | undefined): string | null {
   if (typeof header !== 'string' || header.slice(0, 7).toLowerCase() !== 'bearer ') return null;
-  const token = header.slice(7).trim();
-  return token === '' ? null : token;
+  let start = 7;
+  while (header[start] === ' ') start++;
+  const token = header.slice(start);
+  if (token === '') return null;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return null; // b64token is printable ASCII without spaces
+  }
+  return token;
 }
 
 /** A bearer check in constant time: both sides are hashed first, so neither length nor content leaks. */
@@ -201,9 +212,36 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   const logger = deps.logger.child({ component: 'admin' });
   const accounts = deps.accounts ?? createAccountService({ redis, keys, engine: deps.engine, config });
 
+  const tokenMatches = config.admin.token === '' ? null : createBearerCheck(config.admin.token);
   const server = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     disableRequestLogging: true,
+    // errors raised before routing (a malformed percent-encoding in the path, ...) get the same envelope
+    // (and, as for every route, a wrong token is told 401 first)
+    frameworkErrors: (err, request, frameworkReply) => {
+      const reply = frameworkReply as unknown as FastifyReply;
+      const out =
+        tokenMatches !== null && !tokenMatches(request.headers.authorization)
+          ? errorReply(new UnauthorizedError('missing or wrong bearer token (Authorization: Bearer <admin.token>)'))
+          : { status: 400, headers: undefined, body: { error: { code: 'invalid_request', message: `the request could not be read: ${err.message.slice(0, 200)}` } } };
+      if (out.headers) void reply.headers(out.headers);
+      void reply.code(out.status).header('content-type', 'application/json; charset=utf-8').send(out.body);
+    },
+    // requests Node's HTTP parser refuses (raw non-ASCII, oversized headers or path): answer in the envelope
+    // and close, since the connection cannot be trusted to carry a next request
+    clientErrorHandler: (err, socket) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({ error: { code: 'invalid_request', message: 'the request could not be parsed as HTTP' } });
+      // a HEAD request is answered without a body, as HTTP requires
+      const head = (err as unknown as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+            `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${head ? '' : body}`,
+        );
+      } else socket.destroy();
+    },
     bodyLimit: jsonBodyLimit,
     // a slow upload may not hold a connection forever
     requestTimeout: 120_000,
@@ -216,7 +254,6 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   // JSON only, except on the rate deck upload route, which replaces the parsers in its own scope
   server.removeContentTypeParser('text/plain');
 
-  const tokenMatches = config.admin.token === '' ? null : createBearerCheck(config.admin.token);
   server.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public || tokenMatches === null) return;
     if (!tokenMatches(request.headers.authorization)) {
@@ -237,6 +274,12 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   });
 
   server.setNotFoundHandler((request, reply) => {
+    // which paths exist is nobody's business without the token
+    if (tokenMatches !== null && !tokenMatches(request.headers.authorization)) {
+      const out = errorReply(new UnauthorizedError('missing or wrong bearer token (Authorization: Bearer <admin.token>)'));
+      if (out.headers) void reply.headers(out.headers);
+      return reply.code(out.status).send(out.body);
+    }
     return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.slice(0, 200)}` } });
   });
 

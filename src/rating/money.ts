@@ -31,9 +31,13 @@ export function parseUsd(text: string, what = 'amount'): Micros {
   return m[1] && micros !== 0 ? -micros : micros;
 }
 
-/** Formats micro-dollars as decimal dollars with exactly 6 decimals: 1234567 -> "1.234567". */
+/**
+ * Formats micro-dollars as decimal dollars with exactly 6 decimals: 1234567 -> "1.234567". Any exact
+ * integer is accepted: MAX_MICROS bounds what is stored, while sums derived from stored amounts (a
+ * postpaid account's available credit, say) may go past it and must still print.
+ */
 export function formatUsd(micros: Micros): string {
-  assertMicros(micros);
+  if (!Number.isSafeInteger(micros)) throw new MoneyFormatError('amount must be an exact integer number of micro-dollars');
   const sign = micros < 0 ? '-' : '';
   const abs = Math.abs(micros);
   const whole = Math.floor(abs / MICROS_PER_USD);

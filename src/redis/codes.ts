@@ -12,6 +12,7 @@ export enum ScriptCode {
   CallNotFound = -6,
   DuplicateCall = -7,
   AlreadyExists = -8,
+  BalanceLimit = -9,
 }
 
 export class UnexpectedScriptReplyError extends Error {

@@ -79,7 +79,8 @@ export type PutResult =
   | { outcome: 'already_exists' };
 export type FundsResult =
   | { outcome: 'applied' | 'duplicate'; balance: number; status: AccountStatus; offReason: OffReason | '' }
-  | { outcome: 'unknown_account' };
+  | { outcome: 'unknown_account' }
+  | { outcome: 'balance_limit'; balance: number };
 export type StatusResult = { outcome: 'ok'; status: AccountStatus; offReason: OffReason | '' } | { outcome: 'unknown_account' };
 export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst: number } | { outcome: 'unknown_account' };
 
@@ -243,6 +244,7 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
       await runScript(redis, SCRIPTS.applyFunds, [keys.account(a), keys.payments(a), keys.events(a)], [a, paymentId, amount, reenableMinimum, channel]),
     );
     if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    if (r[0] === ScriptCode.BalanceLimit) return { outcome: 'balance_limit', balance: num(r[1]) };
     return {
       outcome: r[0] === ScriptCode.Ok ? 'applied' : 'duplicate',
       balance: num(r[1]),

@@ -125,7 +125,10 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
   // --- end notify ---
 
-  srf.connect({ host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret });
+  // retries back off, but never past 2 s: after an outage drachtio-server must not wait long for its app
+  srf.connect({
+    host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret, reconnect: { retryMaxDelay: 2000 },
+  } as Parameters<Srf['connect']>[0]);
 
   return {
     srf, conn, keys, engine, directory, registry, sweeper, cdrWriter, metrics, logger, admin, adminAddress,

@@ -11,6 +11,7 @@
     { 1, balance, status, offReason }        applied
     { 2, balance, status, offReason }        this payment id was already applied: nothing changed
     { -1 }                                   unknown account
+    { -9, balance }                          the payment would take the balance past 1e15 micro-dollars
 ]]
 --- @include "common"
 
@@ -19,6 +20,8 @@ if not a then return { -1 } end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then
   return { 2, int(a.balance), a.status, a.offReason }
 end
+-- money must stay exact in a double and in every integer the scripts print: no balance past 1e15 micros
+if a.balance + tonumber(ARGV[3]) > 1e15 then return { -9, int(a.balance) } end
 local now = nowMs()
 a.balance = a.balance + tonumber(ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3] .. '|' .. int(now))
