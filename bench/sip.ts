@@ -56,16 +56,18 @@ async function step(name: string, target: string, cps: number): Promise<Step> {
   return { cps, calls, ok, failed: failed + Math.max(0, lost), retrans, pass };
 }
 
-/** Ramps up by half each rung until a rung fails, then tries the midpoint once. */
+/** Ramps up by half each rung until a rung fails, then bisects between the last pass and the first failure. */
 async function ramp(name: string, target: string): Promise<{ max: number; steps: Step[] }> {
   const steps: Step[] = [];
+  const report = (s: Step) =>
+    log(`  ${name.padEnd(9)} ${String(s.cps).padStart(5)} cps: ${s.ok}/${s.calls} ok, ${s.failed} failed, ${s.retrans} retransmissions ${s.pass ? '' : '  <- over'}`);
   let best = 0;
   let cps = 50;
   let failedAt = 0;
   while (cps <= MAX_CPS) {
     const s = await step(name, target, cps);
     steps.push(s);
-    log(`  ${name.padEnd(9)} ${String(cps).padStart(5)} cps: ${s.ok}/${s.calls} ok, ${s.failed} failed, ${s.retrans} retransmissions ${s.pass ? '' : '  <- over'}`);
+    report(s);
     if (!s.pass) {
       failedAt = cps;
       break;
@@ -74,13 +76,14 @@ async function ramp(name: string, target: string): Promise<{ max: number; steps:
     await sleep(2000); // let the previous rung's calls and timers drain
     cps = Math.round(cps * 1.5);
   }
-  if (failedAt > 0 && best > 0 && failedAt - best > 20) {
+  for (let i = 0; i < 3 && failedAt > 0 && best > 0 && failedAt - best > 10; i++) {
     await sleep(3000);
     const mid = Math.round((best + failedAt) / 2);
     const s = await step(name, target, mid);
     steps.push(s);
-    log(`  ${name.padEnd(9)} ${String(mid).padStart(5)} cps: ${s.ok}/${s.calls} ok, ${s.failed} failed, ${s.retrans} retransmissions ${s.pass ? '' : '  <- over'}`);
+    report(s);
     if (s.pass) best = mid;
+    else failedAt = mid;
   }
   return { max: best, steps };
 }
