@@ -157,9 +157,8 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     do {
       const page = await redis.hScan(keys.calls(id), cursor, { COUNT: 500 });
       cursor = String(page.cursor);
-      for (const { field, value } of page.entries) {
-        // each call has a meter field (its id) and a `<id>#cdr` field; the meter starts with the owning switch
-        if (String(field).includes('#')) continue;
+      for (const { value } of page.entries) {
+        // one field per live call; its record starts with the owning switch
         const switchId = String(value).split('|', 1)[0] ?? '';
         live.total++;
         live.bySwitch[switchId] = (live.bySwitch[switchId] ?? 0) + 1;
