@@ -5,10 +5,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AccountNotFoundError, ValidationError } from '../accounts/errors.js';
-import { estimateDepletion } from '../accounts/depletion.js';
+import { accountFundsView } from './account-view.js';
 import { accountFromHash, idProblem, wholeNumber } from '../accounts/schema.js';
 import { formatUsd } from '../rating/money.js';
-import { decodeAccountHash } from '../redis/account-fields.js';
 import {
   callView,
   countBySwitch,
@@ -120,19 +119,13 @@ export function registerCallRoutes(api: FastifyInstance, ctx: RouteContext): voi
       const at = r.static.invitedAt;
       return at !== null && at > nowMs - windowMs && at <= nowMs + 1000;
     }).length;
-    const depletion = estimateDepletion(decodeAccountHash(hash), account.available, nowMs);
+    const funds = accountFundsView(account, hash, nowMs);
+    const depletion = funds.estimate;
     const bySwitch = countBySwitch(live.records);
     return {
       accountId: id,
       at: new Date(nowMs).toISOString(),
-      status: account.status,
-      offReason: account.offReason,
-      balance: account.balance,
-      balanceUsd: formatUsd(account.balance),
-      reserved: account.reserved,
-      reservedUsd: formatUsd(account.reserved),
-      available: account.available,
-      availableUsd: formatUsd(account.available),
+      ...funds.fields,
       channels: { limitPerSwitch: account.channels, total: live.records.length, bySwitch },
       cps: {
         limit: account.cps,
@@ -142,10 +135,7 @@ export function registerCallRoutes(api: FastifyInstance, ctx: RouteContext): voi
         method: `live calls invited in the last ${RECENT_CPS_WINDOW_SECONDS} s / ${RECENT_CPS_WINDOW_SECONDS} (calls already ended are not counted)`,
       },
       burn: { perSecond: depletion.burnPerSecond, perHour: depletion.burnPerHour, perHourUsd: formatUsd(depletion.burnPerHour) },
-      depletion: {
-        secondsToDepletion: depletion.secondsToDepletion,
-        depletesAt: depletion.depletesAt === null ? null : new Date(depletion.depletesAt).toISOString(),
-      },
+      depletion: funds.depletion,
     };
   });
 }

@@ -21,11 +21,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../accounts/errors.js';
-import { estimateDepletion } from '../accounts/depletion.js';
+import { accountFundsView } from './account-view.js';
 import { accountFromHash, wholeNumber } from '../accounts/schema.js';
 import { REJECT_REASONS, type RejectReason } from '../config/schema.js';
 import { formatUsd } from '../rating/money.js';
-import { decodeAccountHash } from '../redis/account-fields.js';
 import { RECENT_CPS_WINDOW_SECONDS } from './call-routes.js';
 import { countBySwitch, mapBounded, readAccountCalls, type CallRecord } from './calls.js';
 import { catalogAccountIds, type RouteContext } from './context.js';
@@ -352,29 +351,19 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
       if (Object.keys(hash).length === 0) continue; // gone between the ranking and the read
       if (unreadable > 0) ctx.logger.warn({ accountId: id, unreadable }, 'live call records that could not be decoded were skipped');
       const account = accountFromHash(id, hash);
-      const depletion = estimateDepletion(decodeAccountHash(hash), account.available, nowMs);
+      const funds = accountFundsView(account, hash, nowMs);
       const bySwitch = countBySwitch(records);
       out.push({
         accountId: id,
         name: account.name,
         type: account.type,
-        status: account.status,
-        offReason: account.offReason,
-        balance: account.balance,
-        balanceUsd: formatUsd(account.balance),
-        reserved: account.reserved,
-        reservedUsd: formatUsd(account.reserved),
-        available: account.available,
-        availableUsd: formatUsd(account.available),
+        ...funds.fields,
         creditLimit: account.creditLimit,
         creditLimitUsd: formatUsd(account.creditLimit),
         channels: { limitPerSwitch: account.channels, total: records.length, thisSwitch: bySwitch[switchId] ?? 0, bySwitch },
         cps: { limit: account.cps, burst: account.burst, recent: recentInvites(records) / RECENT_CPS_WINDOW_SECONDS },
-        burn: { perHour: depletion.burnPerHour, perHourUsd: formatUsd(depletion.burnPerHour) },
-        depletion: {
-          secondsToDepletion: depletion.secondsToDepletion,
-          depletesAt: depletion.depletesAt === null ? null : new Date(depletion.depletesAt).toISOString(),
-        },
+        burn: { perHour: funds.estimate.burnPerHour, perHourUsd: formatUsd(funds.estimate.burnPerHour) },
+        depletion: funds.depletion,
       });
     }
 
