@@ -13,17 +13,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { createPrng } from '../helpers/prng.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
-import { createAdminServer, listenAdmin } from '../../src/admin/server.js';
 import { createEngine, type Engine } from '../../src/redis/engine.js';
 import type { StaticCdr } from '../../src/cdr/builder.js';
 import type { RejectReason } from '../../src/config/schema.js';
+import { startTestAdmin } from '../helpers/admin-server.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const OUTPUT_DIR = join(ROOT, 'test-output', 'browser');
@@ -76,7 +75,6 @@ function describeBrowser(name: string, body: () => void): void {
   describe.skipIf(!browserBin.path)(name, body);
 }
 
-const logger = pino({ level: 'silent' });
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n1,0.01,6,6,\n44,0.02,60,60,0.05\n';
 const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const whole = new Intl.NumberFormat('en-US');
@@ -152,18 +150,7 @@ describeBrowser('live view in headless chromium', () => {
     svc = createAccountService({ redis: c.conn.redis, keys: c.keys, engine: c.engine, config: c.config });
     await svc.loadRateDeck('std', DECK_CSV);
     metrics = createMetrics();
-    const admin = { listen: '127.0.0.1:0', token: TOKEN };
-    server = createAdminServer({
-      config: { ...c.config, admin },
-      redis: c.conn.redis,
-      keys: c.keys,
-      engine: c.engine,
-      metrics,
-      logger,
-      health: { isConnected: () => true },
-      now: () => clock,
-    });
-    baseUrl = (await listenAdmin(server, admin)).url; // takes the series' baseline at `clock`
+    ({ server, url: baseUrl } = await startTestAdmin(c, TOKEN, { metrics, now: () => clock })); // takes the series' baseline at `clock`
 
     // ten minutes of traffic on this instance, one 10 s bucket at a time
     const prng = createPrng(20_240_611);

@@ -15,16 +15,15 @@
 import { Agent, request as httpRequest } from 'node:http';
 import * as realCrypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { describeOnRedis } from '../helpers/context.js';
 import { createPrng, hostileString, type Prng } from '../helpers/prng.js';
 import { createAccountService } from '../../src/accounts/service.js';
 import { createCallRegistry } from '../../src/calls/registry.js';
-import { createMetrics } from '../../src/admin/metrics.js';
-import { MIB, createAdminServer, createBearerCheck, listenAdmin } from '../../src/admin/server.js';
+import { MIB, createBearerCheck } from '../../src/admin/server.js';
 import { MAX_MICROS } from '../../src/rating/money.js';
 import type { Redis } from '../../src/redis/client.js';
+import { startTestAdmin } from '../helpers/admin-server.js';
 
 // The bearer check must go through crypto.timingSafeEqual: the spy passes every call on to the real one.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -37,7 +36,6 @@ const BATCH = 100;
 const CONCURRENCY = 6;
 const SEED = 20260501;
 const TOKEN = 'fuzz-admin-token-5b1e0c9a77d2e4fa';
-const logger = pino({ level: 'silent' });
 
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n1,0.01,6,6,\n44,0.02,60,60,0.05\n';
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -488,18 +486,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     await svc.putAccount('offacct', { ...base, type: 'prepaid' }, { mode: 'create' });
     await svc.applyFunds('acme', '100', 'seed');
     await svc.setStatus('offacct', 'off', 'fuzz: manual');
-    const admin = { listen: '127.0.0.1:0', token: TOKEN };
-    server = createAdminServer({
-      config: { ...c.config, admin },
-      redis: c.conn.redis,
-      keys: c.keys,
-      engine: c.engine,
-      metrics: createMetrics(),
-      logger,
-      registry: createCallRegistry(),
-      health: { isConnected: () => true },
-    });
-    port = (await listenAdmin(server, admin)).port;
+    ({ server, port } = await startTestAdmin(c, TOKEN, { registry: createCallRegistry() }));
   });
 
   afterAll(async () => {

@@ -5,14 +5,12 @@
  * its own with a fake counter and clock.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { describeOnRedis } from '../helpers/context.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 import type { StaticCdr } from '../../src/cdr/builder.js';
 import { REJECT_REASONS } from '../../src/config/schema.js';
 import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
-import { createAdminServer, listenAdmin } from '../../src/admin/server.js';
 import {
   LIVE_MAX_ACCOUNTS,
   REJECT_REASON_LABELS,
@@ -21,8 +19,8 @@ import {
   type InviteCount,
 } from '../../src/admin/live-view.js';
 import { createEngine } from '../../src/redis/engine.js';
+import { startTestAdmin } from '../helpers/admin-server.js';
 
-const logger = pino({ level: 'silent' });
 const TOKEN = 'live-view-test-token-5b1e0c77';
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n1,0.01,6,6,\n44,0.02,60,60,0.05\n';
 
@@ -156,18 +154,7 @@ describeOnRedis('admin API: live view', (ctx) => {
     svc = createAccountService({ redis: c.conn.redis, keys: c.keys, engine: c.engine, config: c.config });
     await svc.loadRateDeck('std', DECK_CSV);
     metrics = createMetrics();
-    const admin = { listen: '127.0.0.1:0', token: TOKEN };
-    server = createAdminServer({
-      config: { ...c.config, admin },
-      redis: c.conn.redis,
-      keys: c.keys,
-      engine: c.engine,
-      metrics,
-      logger,
-      health: { isConnected: () => true },
-      now: () => clock,
-    });
-    baseUrl = (await listenAdmin(server, admin)).url;
+    ({ server, url: baseUrl } = await startTestAdmin(c, TOKEN, { metrics, now: () => clock }));
   });
 
   afterAll(async () => {

@@ -28,6 +28,7 @@ import { connectRedis } from '../../src/redis/client.js';
 import { createEngine } from '../../src/redis/engine.js';
 import { decodeAccountHash } from '../../src/redis/account-fields.js';
 import type { Redis } from '../../src/redis/client.js';
+import { startTestAdmin } from '../helpers/admin-server.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'admin-test-token-7f3a9c2e41d8';
@@ -152,18 +153,10 @@ describeOnRedis('admin API', (ctx) => {
     const c = ctx();
     svc = createAccountService({ redis: c.conn.redis, keys: c.keys, engine: c.engine, config: c.config });
     await svc.loadRateDeck('std', DECK_CSV);
-    const admin = { listen: '127.0.0.1:0', token: TOKEN };
-    server = createAdminServer({
-      config: { ...c.config, admin },
-      redis: c.conn.redis,
-      keys: c.keys,
-      engine: c.engine,
-      metrics: createMetrics(),
-      logger,
+    ({ server, url: base } = await startTestAdmin(c, TOKEN, {
       registry,
       health: { isConnected: () => connected, cdrWriter: { stats: () => ({ lagMs: cdrLagMs, written: 0 }) as CdrWriterStats } },
-    });
-    base = (await listenAdmin(server, admin)).url;
+    }));
   });
 
   afterAll(async () => {
