@@ -37,7 +37,7 @@ export type AdmissionDecision =
 
 /** SIP values are hostile input: they are cut to a sane length before they are stored anywhere. */
 const MAX_TEXT = 128;
-const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);
+export const clip = (s: string) => (s.length > MAX_TEXT ? s.slice(0, MAX_TEXT) : s);
 
 export interface AdmissionDeps {
   config: Pick<Config, 'billing' | 'sip' | 'redis'>;

@@ -3,7 +3,7 @@ import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../admin/metrics.js';
-import type { AdmitInvite, InviteFacts } from '../admission/admit.js';
+import { clip, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
 import { asyncMiddleware, type SipErrorHandler, type SipMiddleware, type SrfRequest, type SrfResponse } from './srf-augment.js';
@@ -71,8 +71,8 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     metrics?.invites.labels('rejected', rejection.reason).inc();
     if (config.cdr.recordRejected) {
       deps.recordRejection?.({
-        callId, sipCallId: facts.sipCallId.slice(0, 128), accountId, from: facts.fromUser.slice(0, 128), to: facts.ruriUser.slice(0, 128),
-        srcIp: facts.sourceIp, invitedAt: facts.receivedAt, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason,
+        callId, sipCallId: clip(facts.sipCallId), accountId, from: clip(facts.fromUser), to: clip(facts.ruriUser),
+        srcIp: clip(facts.sourceIp), invitedAt: facts.receivedAt, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason,
         switchId: config.switchId,
       });
     }
