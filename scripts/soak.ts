@@ -29,6 +29,8 @@
  *   - the events outbox: no webhook dispatcher is configured, so every event stays in its account's stream;
  *     each stream is read whole and accounted for (call_torn_down events == funds teardown CDRs, status_changed
  *     events chain from one state to the next and end at the account's current state);
+ *   - callgate's live heap, weighed after a full GC through its inspector (NODE_OPTIONS=--inspect on loopback),
+ *     is as small after the drain as before the traffic (within 10% + 8 MB): no state per call is left behind;
  *   - callgate's RSS is flat (after the drain, within 25% + 20 MB of its level early in the run), no error logged.
  */
 import { randomBytes } from 'node:crypto';
@@ -364,6 +366,37 @@ function rssBytes(pid: number): number {
 }
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
+/**
+ * callgate's live JavaScript heap: a full garbage collection through its inspector (loopback, started by
+ * NODE_OPTIONS=--inspect), then the used size. RSS alone cannot tell a leak from a heap V8 has not given back.
+ */
+async function heapUsedAfterGc(inspectorUrl: string): Promise<number> {
+  const ws = new WebSocket(inspectorUrl);
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`cannot reach callgate's inspector at ${inspectorUrl}`));
+  });
+  let nextId = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (e) => {
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown };
+    if (m.id !== undefined) pending.get(m.id)?.(m.result);
+  };
+  const call = (method: string) =>
+    new Promise<unknown>((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method }));
+    });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    await call('HeapProfiler.collectGarbage'); // a second pass frees what the first one's finalizers let go
+    return ((await call('Runtime.getHeapUsage')) as { usedSize: number }).usedSize;
+  } finally {
+    ws.close();
+  }
+}
+
 interface Cdr {
   call_id: string;
   sip_call_id: string;
@@ -484,10 +517,14 @@ try {
       CALLGATE_LEASE_TTL_MS: String(TIMING.leaseTtlMs), CALLGATE_SWEEP_INTERVAL_MS: String(TIMING.sweepIntervalMs),
       CALLGATE_RESERVATION_SECONDS: String(TIMING.reservationSeconds), CALLGATE_TAXES: TAXES_JSON, CALLGATE_CDR_RECORD_REJECTED: 'true',
       CALLGATE_DRAIN_TIMEOUT_MS: '5000',
+      // the inspector, on loopback and a port of the kernel's choosing, lets the soak weigh the live heap
+      NODE_OPTIONS: '--inspect=127.0.0.1:0',
     },
   });
   stops.push(() => callgate.stop());
   const pid = callgate.child.proc.pid!;
+  await callgate.child.waitForOutput(/Debugger listening on ws:\/\/\S+/, 5000);
+  const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(callgate.child.output)![1]!;
   log(`stack up: redis ${redis.port}, drachtio SIP ${drachtio.sipPort}, switch ${uasPort}, callgate pid ${pid} (dist build); log ${callgate.child.logPath}`);
   await sleep(1000);
 
@@ -537,6 +574,8 @@ try {
     runs.push({ cls, rate, calls, callIdPrefix, child: new Child(`soak-${cls.name}`, sippBin, sippArgs, { keepText: false }), statFile: file('stat.csv') });
   }
   for (const run of runs) stops.push(() => run.child.stop('SIGKILL', 0));
+  const heapBefore = await heapUsedAfterGc(inspectorUrl);
+  log(`callgate heap after a full GC, before traffic: ${mb(heapBefore)}`);
   const trafficStart = Date.now();
   const rss: { t: number; bytes: number }[] = [{ t: 0, bytes: rssBytes(pid) }];
   log(`traffic started: ${runs.map((x) => `${x.cls.name} ${x.rate.toFixed(2)} cps x ${x.calls}`).join(', ')}; CPS limit of cpsl ${cpsLimit}`);
@@ -722,6 +761,14 @@ try {
   );
 
   // callgate itself
+  const heapAfter = await heapUsedAfterGc(inspectorUrl);
+  const heapFlat = heapAfter <= heapBefore * 1.1 + 8 * 1024 * 1024;
+  check(
+    'callgate heap flat (no leak)',
+    heapFlat,
+    `live heap after a full GC: before traffic ${mb(heapBefore)}, after the drain ${mb(heapAfter)} ` +
+      `(${heapAfter >= heapBefore ? '+' : ''}${((heapAfter - heapBefore) / 1024).toFixed(0)} KiB over ${created} calls; bound +10% + 8 MB)`,
+  );
   const rssEnd = rssBytes(pid);
   rss.push({ t: (drainedAt - trafficStart) / 1000, bytes: rssEnd });
   const early = rss.find((s) => s.t >= Math.min(60, TRAFFIC_SECONDS / 4)) ?? rss[rss.length - 1]!;
