@@ -11,6 +11,11 @@
  * Rejected attempts are never re-delivered (they do not go through Redis), so their ids are not kept for
  * the day, which would cost memory under a flood of refused INVITEs; they are only guarded across the
  * retry of a failed batch.
+ *
+ * Memory stays bounded however long a day is. The ids of CDRs this instance writes are held only until
+ * the writer has deleted their stream entries (`release`): an entry that is gone cannot come back. The
+ * ids read from the files when a day is opened are held until the writer has seen every entry that was
+ * in Redis at that time (`forgetScans`, after a full recovery pass).
  */
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +46,8 @@ export interface CdrFilesOptions {
   logger?: CdrLogger;
   /** Days whose files stay open (the newest ones); older days are closed after each batch. Default 2. */
   keepOpenDays?: number;
+  /** Wall clock, epoch ms: when a day was opened (see forgetScans). */
+  now?: () => number;
 }
 
 export interface AppendResult {
@@ -55,6 +62,18 @@ export interface CdrFiles {
   appendBatch(cdrs: readonly Cdr[]): Promise<AppendResult>;
   /** The two paths of a day (YYYY-MM-DD). */
   paths(day: string): { csv: string; jsonl: string };
+  /**
+   * These CDRs' stream entries are deleted: they can never be delivered again, so their ids are no
+   * longer held in memory. After this the files would write such a call id again.
+   */
+  release(callIds: readonly string[]): void;
+  /**
+   * Every stream entry that existed when a day was opened before `openedBefore` (epoch ms) has been
+   * delivered again and settled: the call ids read from that day's files at open are no longer held.
+   */
+  forgetScans(openedBefore: number): void;
+  /** Call ids held in memory to skip a redelivered CDR, over the open days. */
+  heldIds(): number;
   /** Waits for queued batches, then closes every file. */
   close(): Promise<void>;
 }
@@ -70,10 +89,17 @@ interface Day {
   day: string;
   csv: DayFile;
   jsonl: DayFile;
-  /** Call ids (not rejected attempts) each file holds. Almost every id is in both, so that set is shared. */
+  /** When the files were opened (and scanned), epoch ms. */
+  openedAt: number;
+  /**
+   * Call ids (not rejected attempts) the files held when they were opened. Almost every id is in both, so
+   * that set is shared. Emptied by forgetScans.
+   */
   inBoth: Set<string>;
   csvOnly: Set<string>;
   jsonlOnly: Set<string>;
+  /** Call ids this instance wrote to both files, until release(). */
+  written: Set<string>;
 }
 
 const NEWLINE = 0x0a;
@@ -206,7 +232,7 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
-export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silentLogger, keepOpenDays = 2 }: CdrFilesOptions): CdrFiles {
+export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silentLogger, keepOpenDays = 2, now = Date.now }: CdrFilesOptions): CdrFiles {
   if (typeof switchId !== 'string' || !ID_PATTERN.test(switchId)) {
     throw new CdrFilesConfigError('switchId must match [A-Za-z0-9_.-]{1,64}');
   }
@@ -242,6 +268,7 @@ export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silen
   }
 
   async function openDay(day: string): Promise<Day> {
+    const openedAt = now();
     const p = paths(day);
     const dayDir = join(dir, day);
     const createdDir = await mkdir(dayDir, { recursive: true });
@@ -278,7 +305,7 @@ export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silen
         await syncDir(dayDir);
         if (createdDir !== undefined) await syncDir(dir);
       }
-      return { day, csv, jsonl, inBoth, csvOnly, jsonlOnly };
+      return { day, csv, jsonl, openedAt, inBoth, csvOnly, jsonlOnly, written: new Set() };
     } catch (err) {
       await Promise.all([csv.handle.close().catch(() => {}), jsonl.handle.close().catch(() => {})]);
       throw err;
@@ -326,8 +353,9 @@ export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silen
         continue;
       }
       batchIds.add(key);
-      const inCsv = !rejected && (d.inBoth.has(id) || d.csvOnly.has(id));
-      const inJsonl = !rejected && (d.inBoth.has(id) || d.jsonlOnly.has(id));
+      const inBoth = !rejected && (d.written.has(id) || d.inBoth.has(id));
+      const inCsv = inBoth || (!rejected && d.csvOnly.has(id));
+      const inJsonl = inBoth || (!rejected && d.jsonlOnly.has(id));
       if (inCsv && inJsonl) {
         skipped++;
         continue;
@@ -357,7 +385,8 @@ export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silen
       if (cdr.disposition === 'rejected') {
         rejectedSinceLastSuccess.add(cdr.callId);
       } else {
-        d.inBoth.add(cdr.callId);
+        d.written.add(cdr.callId);
+        d.inBoth.delete(cdr.callId);
         d.csvOnly.delete(cdr.callId);
         d.jsonlOnly.delete(cdr.callId);
       }
@@ -401,5 +430,31 @@ export function createCdrFiles({ dir, switchId, fsyncEach = true, logger = silen
     await Promise.all([...days.values()].map(closeDay));
   }
 
-  return { appendBatch, paths, close };
+  function release(callIds: readonly string[]): void {
+    for (const d of days.values()) {
+      for (const id of callIds) {
+        d.written.delete(id);
+        d.inBoth.delete(id);
+        d.csvOnly.delete(id);
+        d.jsonlOnly.delete(id);
+      }
+    }
+  }
+
+  function forgetScans(openedBefore: number): void {
+    for (const d of days.values()) {
+      if (d.openedAt >= openedBefore) continue;
+      d.inBoth.clear();
+      d.csvOnly.clear();
+      d.jsonlOnly.clear();
+    }
+  }
+
+  function heldIds(): number {
+    let n = 0;
+    for (const d of days.values()) n += d.written.size + d.inBoth.size + d.csvOnly.size + d.jsonlOnly.size;
+    return n;
+  }
+
+  return { appendBatch, paths, close, release, forgetScans, heldIds };
 }

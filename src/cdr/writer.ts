@@ -101,6 +101,8 @@ interface StreamItem {
   entryId: string;
   submittedAt: number;
   cdr: Cdr | null;
+  /** The CDR's call id once read: the files hold it until the entry is deleted. */
+  callId: string | null;
   /** Durable in the files; only the XDEL is left. */
   written: boolean;
 }
@@ -109,6 +111,8 @@ type FlushOutcome = 'idle' | 'more' | 'failed';
 
 const ENTRY_ID = /^\d{1,20}-\d{1,20}$/;
 const RECOVER_PAGE = 1000;
+/** Entry ids carry Redis's clock, recovery's cutoff this host's: how far apart the two may be. */
+const CLOCK_MARGIN_MS = 10_000;
 const silentLogger: CdrLogger = { warn: () => {}, error: () => {} };
 
 const itemKey = (accountId: string, entryId: string) => `${accountId}\n${entryId}`;
@@ -148,6 +152,20 @@ export function createCdrWriter({
   let recoverTimer: NodeJS.Timeout | undefined;
   let pumping: Promise<FlushOutcome> | null = null;
   let recovering: Promise<number> | null = null;
+  /** Entries deleted while a recovery pass runs: its replies may still hold them. */
+  const ackedDuringRecovery = new Set<string>();
+  /** After a recovery pass: the entries pending at its end, and the files' scans to forget once they are written. */
+  let scanRelease: { waiting: Set<StreamItem>; openedBefore: number } | null = null;
+
+  function settleScans(): void {
+    if (!scanRelease) return;
+    for (const item of scanRelease.waiting) {
+      if (item.written || items.get(itemKey(item.accountId, item.entryId)) !== item) scanRelease.waiting.delete(item);
+    }
+    if (scanRelease.waiting.size > 0) return;
+    files.forgetScans(scanRelease.openedBefore);
+    scanRelease = null;
+  }
   let stopped = false;
   let deferredLogged = false;
 
@@ -177,7 +195,7 @@ export function createCdrWriter({
       }
       return false;
     }
-    items.set(key, { accountId, entryId, submittedAt: now(), cdr, written: false });
+    items.set(key, { accountId, entryId, submittedAt: now(), cdr, callId: cdr?.callId ?? null, written: false });
     unwritten++;
     return true;
   }
@@ -222,6 +240,7 @@ export function createCdrWriter({
         return;
       }
       item.cdr = cdrFromStreamEntry(streamFields(entry.message), { entryId: item.entryId, accountId: item.accountId });
+      item.callId = item.cdr.callId;
     });
     return ok;
   }
@@ -250,7 +269,15 @@ export function createCdrWriter({
         noteFailure(reply.reason, 'deleting written CDR entries failed; will retry', { accountId: group[0]!.accountId });
         return;
       }
-      for (const item of group) items.delete(itemKey(item.accountId, item.entryId));
+      const released: string[] = [];
+      for (const item of group) {
+        const key = itemKey(item.accountId, item.entryId);
+        items.delete(key);
+        // a recovery pass may hold this entry in a reply read before the XDEL: it must not write it again
+        if (recovering) ackedDuringRecovery.add(key);
+        if (item.callId !== null) released.push(item.callId);
+      }
+      files.release(released);
     });
     return ok;
   }
@@ -277,6 +304,7 @@ export function createCdrWriter({
         counters.written += result.written;
         counters.duplicates += result.skipped;
         lastFlushAt = now();
+        settleScans();
       } catch (err) {
         ok = false;
         noteFailure(err, 'writing CDR files failed; will retry');
@@ -333,8 +361,10 @@ export function createCdrWriter({
   }
 
   async function recoverAll(): Promise<number> {
+    const startedAt = now();
+    const deferredBefore = counters.deferred;
     const accounts = [...(await listAccounts())];
-    const cutoff = String(Math.max(0, now() - recoverGraceMs));
+    const cutoff = String(Math.max(0, startedAt - recoverGraceMs));
     let found = 0;
     let failedAccounts = 0;
     for (let start = 0; start < accounts.length; start += recoverChunk) {
@@ -355,6 +385,7 @@ export function createCdrWriter({
             const fields = streamFields(entry.message);
             // entries of other switches belong to their owner, which recovers them itself
             if ((fields.writer ?? fields.switchId) !== switchId) continue;
+            if (ackedDuringRecovery.has(itemKey(cursor.accountId, entry.id))) continue;
             const cdr = cdrFromStreamEntry(fields, { entryId: entry.id, accountId: cursor.accountId });
             if (track(cursor.accountId, entry.id, cdr)) found++;
           }
@@ -368,13 +399,24 @@ export function createCdrWriter({
     counters.recovered += found;
     if (found > 0) await flush();
     if (failedAccounts > 0) throw new CdrRecoveryError(`could not read the CDR streams of ${failedAccounts} account(s)`);
+    // Every entry older than the cutoff has now been seen and is tracked until deleted (none was turned
+    // away for want of room). Entries in Redis when a day was opened before the cutoff are all older than
+    // it: once the ones still pending are written, the ids read from those files at open have done their job.
+    if (counters.deferred === deferredBefore) {
+      const waiting = new Set<StreamItem>();
+      for (const item of items.values()) if (!item.written) waiting.add(item);
+      scanRelease = { waiting, openedBefore: startedAt - recoverGraceMs - CLOCK_MARGIN_MS };
+      settleScans();
+    }
     return found;
   }
 
   function recover(): Promise<number> {
     if (recovering) return recovering;
+    ackedDuringRecovery.clear();
     const run = recoverAll().finally(() => {
       recovering = null;
+      ackedDuringRecovery.clear();
     });
     recovering = run;
     return run;

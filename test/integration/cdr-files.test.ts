@@ -93,6 +93,30 @@ describe('CDR files', () => {
     expect(await read('2024-03-01', 'jsonl')).toBe(jsonlOf(cdr('c1'), cdr('c2'), cdr('c3')));
   });
 
+  it('holds a written call id only until it is released, and the ids read at open only until forgetScans', async () => {
+    const first = files();
+    const refused = cdr('r1', { disposition: 'rejected', sipCode: 403 });
+    await first.appendBatch([cdr('c1'), cdr('c2'), refused]);
+    expect(first.heldIds()).toBe(2); // a rejected attempt is never held
+    first.release(['c1', 'c2']);
+    expect(first.heldIds()).toBe(0);
+    await first.close();
+
+    const again = createCdrFiles({ dir, switchId: 'sw1', now: () => 1_000 });
+    open.push(again);
+    // opened at 1,000: the scan holds c1 and c2, so a redelivered c2 is skipped
+    expect(await again.appendBatch([cdr('c2'), cdr('c3')])).toEqual({ written: 1, skipped: 1 });
+    expect(again.heldIds()).toBe(3);
+    again.forgetScans(1_000); // opened at, not before
+    expect(again.heldIds()).toBe(3);
+    again.forgetScans(1_001);
+    expect(again.heldIds()).toBe(1); // c3, written here and not released yet
+    expect(await again.appendBatch([cdr('c3')])).toEqual({ written: 0, skipped: 1 });
+    again.release(['c3']);
+    expect(again.heldIds()).toBe(0);
+    expect(await read('2024-03-01', 'jsonl')).toBe(jsonlOf(cdr('c1'), cdr('c2'), refused, cdr('c3')));
+  });
+
   it('recognises call ids in CSV rows with quoted fields and line breaks', async () => {
     const hostile = cdr('=c1', { from: '"a,b"\r\nc2,x', to: '@\n' });
     await files().appendBatch([hostile, cdr('c3')]);

@@ -216,12 +216,16 @@ describeOnRedis(
       await first.files.close();
       expect(await streamLength(id)).toBe(2);
 
-      const second = writerOn(dir, [id], { recoverGraceMs: 0 });
+      // the restarted files were opened a minute ago, as far as the recovery pass can tell
+      const files = createCdrFiles({ dir, switchId: c.config.switchId, now: () => Date.now() - 60_000 });
+      const second = writerOn(dir, [id], { recoverGraceMs: 0, files });
       expect(await second.writer.recover()).toBe(2);
       second.writer.submit(id, [a.entryId, b.entryId]); // late or repeated submissions of gone entries are harmless
       await second.writer.flush();
       expect(await streamLength(id)).toBe(0);
       expect(second.writer.stats()).toMatchObject({ written: 1, duplicates: 1, recovered: 2, pending: 0, awaitingDelete: 0 });
+      // every entry is deleted and the pass has seen all that was in Redis at open: no call id is held
+      expect(files.heldIds()).toBe(0);
       const csv = await read(dir, 'csv');
       const jsonl = await read(dir, 'jsonl');
       expect(csv.split('\r\n').slice(1, -1).map((row) => row.split(',')[0])).toEqual([a.callId, b.callId, cc.callId]);
@@ -230,6 +234,46 @@ describeOnRedis(
         b.callId,
         cc.callId,
       ]);
+    });
+
+    it('holds no call id once entries are deleted, and a recovery pass that read an entry since deleted writes nothing twice', async () => {
+      const c = ctx();
+      const id = await account(c);
+      const dir = await tempDir();
+      // the recovery's XRANGE replies (the ones with a COUNT) are held back until the test lets them through
+      let hold: Promise<void> | null = null;
+      let held = 0;
+      const redis = new Proxy(c.conn.redis, {
+        get(target, prop, receiver) {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (typeof value !== 'function') return value;
+          if (prop !== 'xRange') return value.bind(target);
+          return async (...args: unknown[]) => {
+            const reply: unknown = await value.apply(target, args);
+            if (hold && args.length === 4) {
+              held++;
+              await hold;
+            }
+            return reply;
+          };
+        },
+      }) as Redis;
+      const { files, writer } = writerOn(dir, [id], { redis, recoverGraceMs: 0 });
+      const a = await call(c.engine, id, { endedAt: T0 + 1_000, disposition: 'cancelled', sipCode: 487 });
+      let letGo!: () => void;
+      hold = new Promise((resolve) => (letGo = resolve));
+      const recovering = writer.recover();
+      while (held === 0) await sleep(5);
+      // the owner's submission is written and deleted while the recovery holds its reply with the entry
+      writer.submit(id, a.entryId);
+      await writer.flush();
+      expect(await streamLength(id)).toBe(0);
+      expect(files.heldIds()).toBe(0);
+      letGo();
+      expect(await recovering).toBe(0);
+      await writer.flush();
+      expect((await read(dir, 'csv')).split('\r\n').slice(1, -1).map((r) => r.split(',')[0])).toEqual([a.callId]);
+      expect(writer.stats()).toMatchObject({ written: 1, duplicates: 0, pending: 0, awaitingDelete: 0 });
     });
 
     it('recovers entries never submitted, but only its own switch and only past the grace period', async () => {
