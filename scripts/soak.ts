@@ -678,7 +678,12 @@ try {
   // the books
   const cdrs = readCdrs(cdrDir);
   const byAccount = new Map<string, Cdr[]>();
-  for (const c of cdrs) if (c.account_id) byAccount.set(c.account_id, [...(byAccount.get(c.account_id) ?? []), c]);
+  for (const c of cdrs) {
+    if (!c.account_id) continue;
+    const list = byAccount.get(c.account_id);
+    if (list) list.push(c);
+    else byAccount.set(c.account_id, [c]);
+  }
   console.log('');
   console.log('Books, per account (µ$): balance at start + funds applied - balance at end == sum of CDR totals');
   let booksOk = true;
