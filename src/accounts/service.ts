@@ -91,6 +91,9 @@ const limitSchemas = {
   burst: wholeNumber(LIMITS.burst.min, LIMITS.burst.max),
 };
 
+/** Live calls one account-view script counts; above this the calls hash is paged with HSCAN. */
+const VIEW_MAX_COUNTED = 2000;
+
 function fail(problems: string[]): void {
   if (problems.length > 0) throw new ValidationError(problems);
 }
@@ -169,8 +172,12 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
 
   async function getAccount(id: string): Promise<Account> {
     fail([idProblem(id)].filter((p): p is string => p !== undefined));
-    const [account, liveCalls] = await Promise.all([readAccount(id), countLiveCalls(id)]);
-    return { ...account, liveCalls };
+    // one script reads the hash and counts the live calls; an account with more live calls than
+    // VIEW_MAX_COUNTED has them counted here, a page at a time, so no admin read holds Redis for long
+    const view = await engine.readAccountView(id, VIEW_MAX_COUNTED);
+    if (view.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+    const liveCalls = view.liveCalls ?? (await countLiveCalls(id));
+    return { ...accountFromHash(id, view.hash), liveCalls };
   }
 
   async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {

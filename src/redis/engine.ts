@@ -14,6 +14,7 @@ export const SCRIPTS = {
   applyFunds: loadLuaScript('apply-funds', 3),
   setStatus: loadLuaScript('set-status', 2),
   setLimits: loadLuaScript('set-limits', 1),
+  accountView: loadLuaScript('account-view', 2),
 } satisfies Record<string, LuaScript>;
 
 export type OffReason = 'depleted' | 'credit_limit' | 'manual';
@@ -83,6 +84,14 @@ export type FundsResult =
   | { outcome: 'balance_limit'; balance: number };
 export type StatusResult = { outcome: 'ok'; status: AccountStatus; offReason: OffReason | '' } | { outcome: 'unknown_account' };
 export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst: number } | { outcome: 'unknown_account' };
+
+/**
+ * An account hash and its live calls counted by owning switch, read in one round trip. `liveCalls` is null
+ * when the account has more live calls than the script was allowed to count: the caller pages through them.
+ */
+export type AccountViewResult =
+  | { outcome: 'unknown_account' }
+  | { outcome: 'ok'; hash: Record<string, string>; callCount: number; liveCalls: { total: number; bySwitch: Record<string, number> } | null };
 
 function asArray(name: string, reply: unknown): unknown[] {
   if (!Array.isArray(reply) || typeof reply[0] !== 'number') throw new UnexpectedScriptReplyError(name, reply);
@@ -272,7 +281,22 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
     return { outcome: 'ok', channels: num(r[1]), cps: num(r[2]), burst: num(r[3]) };
   }
 
-  return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits };
+  async function readAccountView(accountId: string, maxCounted: number): Promise<AccountViewResult> {
+    const r = await runScript(redis, SCRIPTS.accountView, [keys.account(accountId), keys.calls(accountId)], [maxCounted]);
+    const [flat, counts, callCount, counted] = Array.isArray(r) ? r : [];
+    if (!Array.isArray(flat) || !Array.isArray(counts) || typeof callCount !== 'number' || typeof counted !== 'number') {
+      throw new UnexpectedScriptReplyError('account-view', r);
+    }
+    if (flat.length === 0) return { outcome: 'unknown_account' };
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
+    if (counted !== 1) return { outcome: 'ok', hash, callCount, liveCalls: null };
+    const bySwitch: Record<string, number> = {};
+    for (let i = 0; i + 1 < counts.length; i += 2) bySwitch[String(counts[i])] = Number(counts[i + 1]);
+    return { outcome: 'ok', hash, callCount, liveCalls: { total: callCount, bySwitch } };
+  }
+
+  return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

@@ -375,6 +375,30 @@ describeOnRedis('accounts service', (ctx) => {
     await refusal(svc().setStatus(uniq('nobody'), 'off'), AccountNotFoundError);
   });
 
+  it('getAccount counts live calls by owning switch, in the script or a page at a time past 2,000 calls', async () => {
+    const c = ctx();
+    const id = uniq('view');
+    await svc().putAccount(id, prepaidInput, { mode: 'create' });
+    // live call records as the scripts write them: the owning switch leads the record
+    const record = (sw: string) => `${sw}|0|0|0|0|0|0|0|\n{}`;
+    const fill = async (from: number, to: number, sw: string) => {
+      const fields: Record<string, string> = {};
+      for (let i = from; i < to; i++) fields[`call-${i}`] = record(sw);
+      await c.conn.redis.hSet(c.keys.calls(id), fields);
+    };
+    await fill(0, 3, 'sw-a');
+    await fill(3, 4, 'sw-b');
+    expect((await svc().getAccount(id)).liveCalls).toEqual({ total: 4, bySwitch: { 'sw-a': 3, 'sw-b': 1 } });
+    // 2,000 is still counted by the script; one more and the service pages through the hash instead
+    await fill(4, 2000, 'sw-b');
+    expect((await svc().getAccount(id)).liveCalls).toEqual({ total: 2000, bySwitch: { 'sw-a': 3, 'sw-b': 1997 } });
+    await fill(2000, 2501, 'sw-c');
+    expect((await svc().getAccount(id)).liveCalls).toEqual({ total: 2501, bySwitch: { 'sw-a': 3, 'sw-b': 1997, 'sw-c': 501 } });
+    await c.conn.redis.del(c.keys.calls(id));
+    expect((await svc().getAccount(id)).liveCalls).toEqual({ total: 0, bySwitch: {} });
+    await refusal(svc().getAccount(uniq('nobody')), AccountNotFoundError);
+  });
+
   it('limits changed live are read by the very next admitCall', async () => {
     const c = ctx();
     const id = uniq('lim');
