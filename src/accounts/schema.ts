@@ -386,7 +386,12 @@ export interface Account extends AccountSettings {
   liveCalls?: LiveCalls;
 }
 
-export function accountFromHash(id: string, hash: Record<string, string>): Account {
+/**
+ * The account from an HGETALL of its hash (with its live calls when they were counted). Objects here and in
+ * accountToJson are written out field by field: spreading one large object into another and adding fields
+ * sends V8 down a slow path that cost 10+ µs per call, a tenth of an admin GET.
+ */
+export function accountFromHash(id: string, hash: Record<string, string>, liveCalls?: LiveCalls): Account {
   const decoded = decodeAccountHash(hash);
   const fields: Record<string, string | undefined> = decoded.fields;
   const settings = descriptiveSettings(decoded, fields);
@@ -395,7 +400,18 @@ export function accountFromHash(id: string, hash: Record<string, string>): Accou
   const changedAt = Number(fields.statusChangedAt);
   return {
     id,
-    ...settings,
+    type: settings.type,
+    name: settings.name,
+    creditLimit: settings.creditLimit,
+    channels: settings.channels,
+    cps: settings.cps,
+    burst: settings.burst,
+    fusfOnFile: settings.fusfOnFile,
+    billingCountry: settings.billingCountry,
+    lowBalanceThreshold: settings.lowBalanceThreshold,
+    deckId: settings.deckId,
+    ips: settings.ips,
+    techPrefix: settings.techPrefix,
     status: decoded.status,
     offReason: decoded.offReason === '' ? null : decoded.offReason,
     statusNote: fields.statusNote ?? '',
@@ -406,6 +422,7 @@ export function accountFromHash(id: string, hash: Record<string, string>): Accou
     available: funds - reserved,
     owed: settings.type === 'postpaid' ? Math.max(0, -balance) : null,
     updatedAt: fields.updatedAt || null,
+    liveCalls,
   };
 }
 
@@ -430,17 +447,51 @@ export function catalogEntryOf(id: string, settings: AccountSettings): CatalogEn
   };
 }
 
-const MONEY_FIELDS = ['balance', 'reserved', 'available', 'owed', 'creditLimit', 'lowBalanceThreshold'] as const;
+/** An account as JSON: every money field of Account with its `<name>Usd` twin. */
+export interface AccountJson extends Account {
+  balanceUsd: string;
+  reservedUsd: string;
+  availableUsd: string;
+  owedUsd: string | null;
+  creditLimitUsd: string;
+  lowBalanceThresholdUsd: string;
+}
 
 /**
  * The JSON form of an account (CLI --json, admin API): every money field stays integer micro-dollars under
  * its own name, and gains a `<name>Usd` twin with the same amount as decimal dollars ("12.500000").
  */
-export function accountToJson(account: Account): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...account };
-  for (const f of MONEY_FIELDS) {
-    const v = account[f];
-    out[`${f}Usd`] = v === null ? null : formatUsd(v);
-  }
-  return out;
+export function accountToJson(a: Account): AccountJson {
+  return {
+    id: a.id,
+    type: a.type,
+    name: a.name,
+    creditLimit: a.creditLimit,
+    channels: a.channels,
+    cps: a.cps,
+    burst: a.burst,
+    fusfOnFile: a.fusfOnFile,
+    billingCountry: a.billingCountry,
+    lowBalanceThreshold: a.lowBalanceThreshold,
+    deckId: a.deckId,
+    ips: a.ips,
+    techPrefix: a.techPrefix,
+    status: a.status,
+    offReason: a.offReason,
+    statusNote: a.statusNote,
+    statusChangedAt: a.statusChangedAt,
+    taxExempt: a.taxExempt,
+    balance: a.balance,
+    reserved: a.reserved,
+    available: a.available,
+    owed: a.owed,
+    updatedAt: a.updatedAt,
+    liveCalls: a.liveCalls,
+    balanceUsd: formatUsd(a.balance),
+    reservedUsd: formatUsd(a.reserved),
+    availableUsd: formatUsd(a.available),
+    owedUsd: a.owed === null ? null : formatUsd(a.owed),
+    creditLimitUsd: formatUsd(a.creditLimit),
+    lowBalanceThresholdUsd: formatUsd(a.lowBalanceThreshold),
+  };
 }

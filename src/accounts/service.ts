@@ -177,7 +177,7 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     const view = await engine.readAccountView(id, VIEW_MAX_COUNTED);
     if (view.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     const liveCalls = view.liveCalls ?? (await countLiveCalls(id));
-    return { ...accountFromHash(id, view.hash), liveCalls };
+    return accountFromHash(id, view.hash, liveCalls);
   }
 
   async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {
