@@ -65,6 +65,11 @@ export function createMetrics() {
     swept: new Counter({ name: 'callgate_calls_swept_total', help: 'Orphaned calls finalized by the sweeper', registers: [registry] }),
     cdrsWritten: new Counter({ name: 'callgate_cdrs_written_total', help: 'CDRs made durable in the daily files', registers: [registry] }),
     cdrWriterLagSeconds: new Gauge({ name: 'callgate_cdr_writer_lag_seconds', help: 'Age of the oldest CDR not yet durable', registers: [registry] }),
+    cdrHeldCallIds: new Gauge({
+      name: 'callgate_cdr_held_call_ids',
+      help: 'Call ids held in memory to skip a CDR delivered twice: those not yet deleted from Redis, and those read at a restart until recovery has passed them',
+      registers: [registry],
+    }),
     drachtioConnected: new Gauge({ name: 'callgate_drachtio_connected', help: '1 while connected to drachtio-server', registers: [registry] }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
     adminRequestSeconds: new Histogram({

@@ -415,6 +415,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
     const stats = deps.health.cdrWriter?.stats();
     if (stats) {
       metrics.cdrWriterLagSeconds.set(stats.lagMs / 1000);
+      metrics.cdrHeldCallIds.set(stats.heldCallIds);
       if (stats.written > cdrsReported) metrics.cdrsWritten.inc(stats.written - cdrsReported);
       cdrsReported = stats.written;
     }

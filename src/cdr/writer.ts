@@ -74,6 +74,8 @@ export interface CdrWriterStats {
   dropped: number;
   /** Epoch ms of the last successful file write, or null. */
   lastFlushAt: number | null;
+  /** Call ids the files hold in memory to skip a CDR delivered twice (see files.ts: bounded, not per day). */
+  heldCallIds: number;
   /** Age of the oldest pending submission, ms; 0 when nothing is pending. */
   lagMs: number;
   consecutiveFailures: number;
@@ -462,6 +464,7 @@ export function createCdrWriter({
       awaitingDelete,
       ...counters,
       lastFlushAt,
+      heldCallIds: files.heldIds(),
       lagMs: oldest === Infinity ? 0 : Math.max(0, now() - oldest),
       consecutiveFailures,
       lastError,

@@ -155,7 +155,7 @@ describeOnRedis('admin API', (ctx) => {
     await svc.loadRateDeck('std', DECK_CSV);
     ({ server, url: base } = await startTestAdmin(c, TOKEN, {
       registry,
-      health: { isConnected: () => connected, cdrWriter: { stats: () => ({ lagMs: cdrLagMs, written: 0 }) as CdrWriterStats } },
+      health: { isConnected: () => connected, cdrWriter: { stats: () => ({ lagMs: cdrLagMs, written: 0, heldCallIds: 3 }) as CdrWriterStats } },
     }));
   });
 
@@ -221,6 +221,7 @@ describeOnRedis('admin API', (ctx) => {
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(metrics.text).toContain('callgate_invites_total');
+    expect(metrics.text).toMatch(/^callgate_cdr_held_call_ids 3$/m);
     expect(metrics.text).toMatch(/callgate_admin_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} \d+/);
     // unknown paths are labelled as one series, never by their text
     expect(metrics.text).toContain('route="unmatched"');

@@ -273,7 +273,7 @@ describeOnRedis(
       expect(await recovering).toBe(0);
       await writer.flush();
       expect((await read(dir, 'csv')).split('\r\n').slice(1, -1).map((r) => r.split(',')[0])).toEqual([a.callId]);
-      expect(writer.stats()).toMatchObject({ written: 1, duplicates: 0, pending: 0, awaitingDelete: 0 });
+      expect(writer.stats()).toMatchObject({ written: 1, duplicates: 0, pending: 0, awaitingDelete: 0, heldCallIds: 0 });
     });
 
     it('recovers entries never submitted, but only its own switch and only past the grace period', async () => {
