@@ -43,6 +43,7 @@ import type { CdrWriter } from '../cdr/writer.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { Redis } from '../redis/client.js';
+import { withinDeadline } from '../redis/deadlines.js';
 import type { Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
 import { registerAccountRoutes } from './account-routes.js';
@@ -294,54 +295,9 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
     return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.slice(0, 200)}` } });
   });
 
-  // Requests' Redis work in flight, with the time each must answer by: one coarse timer fails the late ones
-  // (within a tenth of the bound after it), rather than a timer and a race per request.
-  const inFlight = new Set<{ deadline: number; fail: () => void }>();
-  let deadlineTimer: NodeJS.Timeout | undefined;
-  function watchDeadlines(): void {
-    if (deadlineTimer) return;
-    deadlineTimer = setInterval(() => {
-      const now = performance.now();
-      for (const p of inFlight) if (p.deadline <= now) p.fail();
-      if (inFlight.size === 0) {
-        clearInterval(deadlineTimer);
-        deadlineTimer = undefined;
-      }
-    }, Math.max(10, Math.floor(redisTimeoutMs / 10)));
-    deadlineTimer.unref();
-  }
-  server.addHook('onClose', (_instance, done) => {
-    clearInterval(deadlineTimer);
-    deadlineTimer = undefined;
-    done();
-  });
-
-  function bounded<T>(work: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const entry = {
-        deadline: performance.now() + redisTimeoutMs,
-        fail() {
-          inFlight.delete(entry);
-          reject(new AdminUnavailableError(`Redis did not answer within ${redisTimeoutMs} ms`));
-        },
-      };
-      inFlight.add(entry);
-      watchDeadlines();
-      // a late answer after the 503 settles nothing: the promise is already rejected
-      const failed = (err: unknown) => {
-        inFlight.delete(entry);
-        reject(err);
-      };
-      try {
-        work().then((value) => {
-          inFlight.delete(entry);
-          resolve(value);
-        }, failed);
-      } catch (err) {
-        failed(err);
-      }
-    });
-  }
+  // the same coarse deadline timer as the scripts: no timer and no race per request
+  const bounded = <T>(work: () => Promise<T>): Promise<T> =>
+    withinDeadline(redisTimeoutMs, work, () => new AdminUnavailableError(`Redis did not answer within ${redisTimeoutMs} ms`));
 
   const ctx: RouteContext = {
     config,

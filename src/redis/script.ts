@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { stallPolicyOf, type Redis } from './client.js';
+import { withinDeadline } from './deadlines.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 const INCLUDE = /^--- @include "([a-z0-9-]+)"\s*$/gm;
@@ -33,56 +34,13 @@ export class ScriptTimeoutError extends Error {
   override readonly name = 'ScriptTimeoutError';
 }
 
-interface Pending {
-  deadline: number;
-  expire(): void;
-}
-
-/**
- * Deadlines of scripts in flight, checked by one coarse timer rather than a timer per call: a call that
- * misses its deadline fails within a tenth of the deadline after it, and the hot path pays for a Set
- * insertion instead of a timer.
- */
-const inFlight = new Set<Pending>();
-let watch: NodeJS.Timeout | undefined;
-let watchEveryMs = Infinity;
-
-function watchDeadlines(timeoutMs: number): void {
-  const every = Math.max(10, Math.floor(timeoutMs / 10));
-  if (watch && every >= watchEveryMs) return;
-  if (watch) clearInterval(watch);
-  watchEveryMs = every;
-  watch = setInterval(() => {
-    const now = performance.now();
-    for (const p of inFlight) if (p.deadline <= now) p.expire();
-  }, every);
-  watch.unref();
-}
-
-function withinDeadline<T>(redis: Redis, key: string, script: LuaScript, run: () => Promise<T>): Promise<T> {
+/** Bounds a script by its connection's operation deadline (connectRedis); a miss is reported as a stall. */
+function withinStallPolicy<T>(redis: Redis, key: string, script: LuaScript, run: () => Promise<T>): Promise<T> {
   const policy = stallPolicyOf(redis);
   if (!policy) return run();
-  watchDeadlines(policy.timeoutMs);
-  return new Promise<T>((resolve, reject) => {
-    const pending: Pending = {
-      deadline: performance.now() + policy.timeoutMs,
-      expire() {
-        inFlight.delete(pending);
-        policy.onStall(key);
-        reject(new ScriptTimeoutError(`${script.name} got no answer from Redis within ${policy.timeoutMs} ms`));
-      },
-    };
-    inFlight.add(pending);
-    run().then(
-      (value) => {
-        inFlight.delete(pending);
-        resolve(value);
-      },
-      (err: unknown) => {
-        inFlight.delete(pending);
-        reject(err);
-      },
-    );
+  return withinDeadline(policy.timeoutMs, run, () => {
+    policy.onStall(key);
+    return new ScriptTimeoutError(`${script.name} got no answer from Redis within ${policy.timeoutMs} ms`);
   });
 }
 
@@ -96,7 +54,7 @@ export async function runScript(redis: Redis, script: LuaScript, keys: string[],
     throw new ScriptKeysError(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   }
   const options = { keys, arguments: args.map(String) };
-  return withinDeadline(redis, keys[0] ?? '', script, async () => {
+  return withinStallPolicy(redis, keys[0] ?? '', script, async () => {
     try {
       return await redis.evalSha(script.sha1, options);
     } catch (err) {
