@@ -91,7 +91,7 @@ export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst
  */
 export type AccountViewResult =
   | { outcome: 'unknown_account' }
-  | { outcome: 'ok'; hash: Record<string, string>; callCount: number; liveCalls: { total: number; bySwitch: Record<string, number> } | null };
+  | { outcome: 'ok'; hash: Record<string, string>; liveCalls: { total: number; bySwitch: Record<string, number> } | null };
 
 function asArray(name: string, reply: unknown): unknown[] {
   if (!Array.isArray(reply) || typeof reply[0] !== 'number') throw new UnexpectedScriptReplyError(name, reply);
@@ -290,10 +290,10 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
     if (flat.length === 0) return { outcome: 'unknown_account' };
     const hash: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
-    if (counted !== 1) return { outcome: 'ok', hash, callCount, liveCalls: null };
+    if (counted !== 1) return { outcome: 'ok', hash, liveCalls: null };
     const bySwitch: Record<string, number> = {};
     for (let i = 0; i + 1 < counts.length; i += 2) bySwitch[String(counts[i])] = Number(counts[i + 1]);
-    return { outcome: 'ok', hash, callCount, liveCalls: { total: callCount, bySwitch } };
+    return { outcome: 'ok', hash, liveCalls: { total: callCount, bySwitch } };
   }
 
   return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView };
