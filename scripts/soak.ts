@@ -34,14 +34,13 @@
  *   - callgate's RSS is flat (after the drain, within 25% + 20 MB of its level early in the run), no error logged.
  */
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedisServer } from '../test/helpers/redis-servers.js';
 import {
-  Child, REPO_ROOT, SCENARIO_DIR, TAXES_JSON, drachtioBin, freeSipPort, sippBin, startCallgate, startDrachtio,
+  Child, REPO_ROOT, SCENARIO_DIR, TAXES_JSON, drachtioBin, freeSipPort, sippBin, startCallgate, startDrachtio, udpPortFree,
 } from '../test/helpers/sip-stack.js';
 import { loadConfig } from '../src/config/index.js';
 import { connectRedis } from '../src/redis/client.js';
@@ -306,17 +305,6 @@ const uacXml = (holdMs: number) => `<?xml version="1.0" encoding="ISO-8859-1"?>
 
 // ------------------------------------------------------------------------------------------- SIPp
 
-function udpPortTaken(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const s = createSocket('udp4');
-    s.once('error', () => {
-      s.close();
-      done(true);
-    });
-    s.bind(port, '127.0.0.1', () => s.close(() => done(false)));
-  });
-}
-
 function parseStatCsv(text: string): Record<string, string> {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   if (lines.length < 2) return {};
@@ -506,7 +494,7 @@ try {
     keepText: false,
   });
   stops.push(() => uas.stop('SIGTERM', 2000));
-  for (let i = 0; i < 100 && !(await udpPortTaken(uasPort)); i++) {
+  for (let i = 0; i < 100 && (await udpPortFree(uasPort)); i++) {
     if (!uas.running) throw new Error(`the SIPp UAS exited at start; see ${uas.logPath}`);
     await sleep(50);
   }

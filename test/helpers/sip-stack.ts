@@ -86,7 +86,7 @@ export async function waitFor<T>(
   }
 }
 
-function udpPortFree(port: number): Promise<boolean> {
+export function udpPortFree(port: number): Promise<boolean> {
   return new Promise((done) => {
     const s = createSocket('udp4');
     s.once('error', () => {
