@@ -1,0 +1,70 @@
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import { unwrittenCommandDeadline, withinDeadline } from './deadlines.js';
+
+describe('unwrittenCommandDeadline', () => {
+  it('hands out its signal through an object spread, as node-redis copies command options', () => {
+    const options = unwrittenCommandDeadline(1_000);
+    const copied = { ...options };
+    expect(copied.abortSignal).toBeInstanceOf(AbortSignal);
+    expect(copied.abortSignal.aborted).toBe(false);
+  });
+
+  it('gives the commands of one millisecond one signal, and later commands a new one', async () => {
+    const options = unwrittenCommandDeadline(1_000);
+    const first = options.abortSignal;
+    const t0 = performance.now();
+    let same = options.abortSignal;
+    // reads within the same millisecond share the signal (read again until the clock moves on)
+    while (performance.now() - t0 < 0.5) same = options.abortSignal;
+    expect(same).toBe(first);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(options.abortSignal).not.toBe(first);
+  });
+
+  it('aborts a signal no sooner than timeoutMs after the last command it was handed to', async () => {
+    const timeoutMs = 40;
+    const options = unwrittenCommandDeadline(timeoutMs);
+    const signal = options.abortSignal;
+    let lastHandedAt = performance.now();
+    // keep handing out the same bucket for as long as the clock allows
+    while (options.abortSignal === signal) lastHandedAt = performance.now();
+    await once(signal, 'abort');
+    expect(performance.now() - lastHandedAt).toBeGreaterThanOrEqual(timeoutMs);
+    expect(signal.reason).toBeInstanceOf(Error);
+  });
+
+  it('never hands out a signal that is already aborted', async () => {
+    const options = unwrittenCommandDeadline(10);
+    const signal = options.abortSignal;
+    await once(signal, 'abort');
+    expect(options.abortSignal.aborted).toBe(false);
+  });
+
+  it('takes one listener per command without a max-listeners warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const options = unwrittenCommandDeadline(1_000);
+      const signal = options.abortSignal;
+      for (let i = 0; i < 100; i++) signal.addEventListener('abort', () => {}, { once: true });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+  });
+});
+
+describe('withinDeadline', () => {
+  it('settles as the work does when it is in time', async () => {
+    await expect(withinDeadline(1_000, async () => 7, () => new Error('late'))).resolves.toBe(7);
+    await expect(withinDeadline(1_000, async () => Promise.reject(new Error('no')), () => new Error('late'))).rejects.toThrow('no');
+  });
+
+  it('rejects with the timed-out error once the deadline has passed', async () => {
+    const never = new Promise<never>(() => {});
+    await expect(withinDeadline(20, () => never, () => new Error('late'))).rejects.toThrow('late');
+  });
+});
