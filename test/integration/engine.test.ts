@@ -216,6 +216,23 @@ describeOnRedis('engine invariants', (ctx) => {
     expect(await ctx().conn.redis.xLen(ctx().keys.cdrs(id))).toBe(1);
   });
 
+  it('writes amounts near the largest balance as exact plain digits', async () => {
+    // the scripts print numbers themselves (Lua's tostring would give 1e+15): check the top of the range
+    const funds = 999_999_999_999_999;
+    const id = await prepaid(ctx(), {}, funds);
+    const a = await admit(ctx(), id, 123_457);
+    expect(a.outcome).toBe('admitted');
+    const raw = await ctx().conn.redis.hGet(ctx().keys.account(id), 'state');
+    expect(raw?.split('|').slice(2, 4)).toEqual(['999999999999999', '123457']);
+    const done = await finalizeAt(ctx(), id, a.callId, 1_234_567);
+    expect(done.outcome).toBe('finalized');
+    const acct = await accountHash(ctx(), id);
+    expect([acct.balance, acct.reserved]).toEqual(['999999998765432', '0']);
+    const [entry] = await ctx().conn.redis.xRange(ctx().keys.cdrs(id), '-', '+');
+    expect(entry?.message.total).toBe('1234567');
+    expect(entry?.message.balanceAfter).toBe('999999998765432');
+  });
+
   it('sweeps an expired lease into exactly one orphaned CDR billed to the last heartbeat', async () => {
     const c = ctx();
     const id = await prepaid(c, {}, 1_000_000);

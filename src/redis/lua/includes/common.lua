@@ -11,8 +11,13 @@
 
 local BURN_TAU_S = 300
 
+local format = string.format
+
+-- Amounts and timestamps are whole numbers well inside 2^53: '%d' prints them in half the time of '%.0f',
+-- which rounds anything else (scripts run this a dozen times per call)
 local function int(x)
-  return string.format('%.0f', x)
+  if x % 1 == 0 and x < 9007199254740992 and x > -9007199254740992 then return format('%d', x) end
+  return format('%.0f', x)
 end
 
 local function nowMs()
