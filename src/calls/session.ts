@@ -236,6 +236,17 @@ export class CallSession {
     return this.finalizing;
   }
 
+  /**
+   * Wait before finalize attempt `attempt + 1`: exponential from retryDelayMs, at most 5 s, and at most a
+   * quarter of the lease TTL. After an outage the sweeper waits one lease TTL before it sweeps expired leases;
+   * a call that ended meanwhile must be finalized by its owner (billed to its real end) within that grace,
+   * not swept (billed to its last heartbeat).
+   */
+  private finalizeRetryDelay(attempt: number): number {
+    const base = (this.deps.retryDelayMs ?? 200) * 2 ** Math.min(attempt, 5);
+    return Math.min(base, 5_000, this.deps.config.billing.leaseTtlMs / 4);
+  }
+
   private async finalize(end: CallEnd): Promise<void> {
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.clearPaidEnd();
@@ -269,7 +280,7 @@ export class CallSession {
             (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
           );
         }
-        await new Promise((r) => setTimeout(r, Math.min(5000, (this.deps.retryDelayMs ?? 200) * 2 ** Math.min(attempt, 5))));
+        await new Promise((r) => setTimeout(r, this.finalizeRetryDelay(attempt)));
       }
     }
     this.deps.onClosed?.(this);
