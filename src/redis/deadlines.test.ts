@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { unwrittenCommandDeadline, withinDeadline } from './deadlines.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { deadlinesInFlight, unwrittenCommandDeadline, withinDeadline } from './deadlines.js';
 
 describe('unwrittenCommandDeadline', () => {
   it('hands out its signal through an object spread, as node-redis copies command options', () => {
@@ -39,6 +40,26 @@ describe('unwrittenCommandDeadline', () => {
     const signal = options.abortSignal;
     await once(signal, 'abort');
     expect(options.abortSignal.aborted).toBe(false);
+  });
+
+  it('forgets a bucket whose commands were all written, long before its deadline, without aborting it', async () => {
+    // start from no watched deadline (the buckets of the cases above expire within about a second)
+    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
+    expect(deadlinesInFlight()).toBe(0);
+    const options = unwrittenCommandDeadline(2_000); // the timer passes every 200 ms
+    const first = options.abortSignal;
+    const listener = () => {};
+    first.addEventListener('abort', listener, { once: true }); // node-redis, for a command not yet written
+    await sleep(5);
+    const second = options.abortSignal;
+    expect(second).not.toBe(first);
+    expect(deadlinesInFlight()).toBe(2);
+    await sleep(450);
+    expect(deadlinesInFlight()).toBe(2); // the first still has a command waiting; the second is handed out
+    first.removeEventListener('abort', listener); // node-redis, once it wrote the command
+    await sleep(450);
+    expect(deadlinesInFlight()).toBe(1); // the second is still the current bucket
+    expect(first.aborted).toBe(false);
   });
 
   it('takes one listener per command without a max-listeners warning', async () => {

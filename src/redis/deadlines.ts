@@ -4,11 +4,13 @@
  * bound after it (10 ms at the least), and the hot path pays for a Set insertion instead of a timer. The
  * timer runs only while something is in flight, and never holds the process open.
  */
-import { setMaxListeners } from 'node:events';
+import { getEventListeners, setMaxListeners } from 'node:events';
 
 interface Pending {
   deadline: number;
   expire(): void;
+  /** True once nothing can miss this deadline any more: the watcher then forgets it without expiring it. */
+  settled?(): boolean;
 }
 
 const inFlight = new Set<Pending>();
@@ -28,10 +30,18 @@ function watchDeadlines(timeoutMs: number): void {
   watchEveryMs = every;
   watch = setInterval(() => {
     const now = performance.now();
-    for (const p of inFlight) if (p.deadline <= now) p.expire();
+    for (const p of inFlight) {
+      if (p.deadline <= now) p.expire();
+      else if (p.settled?.()) inFlight.delete(p);
+    }
     if (inFlight.size === 0) stopWatching();
   }, every);
   watch.unref();
+}
+
+/** Deadlines being watched: scripts and admin requests in flight, and command buckets not yet forgotten. */
+export function deadlinesInFlight(): number {
+  return inFlight.size;
 }
 
 /**
@@ -79,7 +89,9 @@ const NOT_WRITTEN = new Error('command not written to Redis before its deadline'
  * reference and a signal that all live for the whole timeout, however soon the answer comes. That cost about
  * 23 us of CPU per command, four times the command itself. Here every command issued within the same
  * millisecond gets one shared signal, which the coarse timer aborts once its deadline has passed: a command
- * gives up between timeoutMs and timeoutMs + max(10 ms, timeoutMs / 10) after it was issued.
+ * gives up between timeoutMs and timeoutMs + max(10 ms, timeoutMs / 10) after it was issued. A bucket whose
+ * commands have all been written (node-redis then removes their listeners) is forgotten at the timer's next
+ * pass, so with a long timeout the buckets held are those of the last tenth of it, not of all of it.
  *
  * The signal is read through a getter: node-redis copies the options of every command with an object spread,
  * which calls it once per command.
@@ -101,6 +113,8 @@ export function unwrittenCommandDeadline(timeoutMs: number): { readonly abortSig
             inFlight.delete(bucket);
             controller.abort(NOT_WRITTEN);
           },
+          // no longer handed out, and every command it was handed to is written (or gone)
+          settled: () => controller !== current && getEventListeners(controller.signal, 'abort').length === 0,
         };
         inFlight.add(bucket);
         watchDeadlines(timeoutMs);
