@@ -15,13 +15,11 @@
  * Proven: channels never exceed the limit, admission resumes by itself, money is conserved, one CDR per call,
  * no live lease left.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { startRedisCluster, type RedisCluster } from '../helpers/redis-servers.js';
+import { clusterNodes, keySlot, ownerOf, redisCli, startRedisCluster, type NodeLine, type RedisCluster } from '../helpers/redis-servers.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys } from '../../src/redis/keys.js';
@@ -29,7 +27,6 @@ import { createEngine, type Engine, type FinalizeRequest } from '../../src/redis
 import { createSweeper } from '../../src/calls/sweeper.js';
 import { decodeAccountHash } from '../../src/redis/account-fields.js';
 
-const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
 
 const ACCOUNT = 'acme';
@@ -44,42 +41,6 @@ const TICK_MS = 500;
 const WARMUP_MS = 2_000;
 const AFTER_RESUME_MS = 3_000;
 const GIVE_UP_AFTER_KILL_MS = 25_000;
-
-async function redisCli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 2_000 });
-  return stdout;
-}
-
-interface NodeLine {
-  id: string;
-  port: number;
-  flags: string[];
-  /** For a replica, the id of its master. */
-  masterId: string;
-  slots: [number, number][];
-}
-
-/** CLUSTER NODES as one node sees the cluster. */
-async function clusterNodes(port: number): Promise<NodeLine[]> {
-  const text = await redisCli(port, 'CLUSTER', 'NODES');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const f = line.split(' ');
-      const slots: [number, number][] = [];
-      for (const s of f.slice(8)) {
-        if (s.startsWith('[')) continue; // a slot being migrated
-        const [a, b] = s.split('-');
-        slots.push([Number(a), Number(b ?? a)]);
-      }
-      return { id: f[0]!, port: Number(f[1]!.split(':')[1]!.split('@')[0]), flags: f[2]!.split(','), masterId: f[3]!, slots };
-    });
-}
-
-function ownerOf(nodes: NodeLine[], slot: number): NodeLine | undefined {
-  return nodes.find((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.slots.some(([a, b]) => slot >= a && slot <= b));
-}
 
 async function waitForReplicas(cluster: RedisCluster, timeoutMs = 20_000): Promise<NodeLine[]> {
   const deadline = Date.now() + timeoutMs;
@@ -142,7 +103,7 @@ describe('fault: Redis Cluster master failover under load', () => {
     expect((await engine.applyFunds(ACCOUNT, 'seed', FUNDS, 1_000_000)).outcome).toBe('applied');
 
     // the master serving the account's slot, and the one that should take over
-    const slot = Number((await redisCli(cluster.nodes[0]!.port, 'CLUSTER', 'KEYSLOT', keys.account(ACCOUNT))).trim());
+    const slot = await keySlot(cluster.nodes[0]!.port, keys.account(ACCOUNT));
     const victimLine = ownerOf(topology, slot)!;
     const victim = cluster.nodes.find((n) => n.port === victimLine.port)!;
     const survivor = cluster.nodes.find((n) => n.port !== victim.port)!;

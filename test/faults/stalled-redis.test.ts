@@ -11,13 +11,11 @@
  *     through callgate's client must resume on the new master.
  * Every engine call is raced against a guard so that a hang fails the test instead of stalling the run.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../helpers/redis-servers.js';
+import { clusterNodes, keySlot, redisCli, servesSlot, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../helpers/redis-servers.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys } from '../../src/redis/keys.js';
@@ -26,7 +24,6 @@ import { createAccountService } from '../../src/accounts/service.js';
 import { createDirectory } from '../../src/admission/directory.js';
 import { createAdmission } from '../../src/admission/admit.js';
 
-const run = promisify(execFile);
 const logger = pino({ level: 'silent' });
 const OPERATION_TIMEOUT_MS = 300;
 const COMMAND_TIMEOUT_MS = 200;
@@ -122,19 +119,6 @@ describe('fault: Redis frozen (connections open, no answers)', () => {
 
   it('Redis Cluster: the master of the account slot freezes, its replica is promoted, and admission resumes', { timeout: 60_000 }, async () => {
     cluster = await startRedisCluster(3, 1);
-    const cli = async (port: number, ...args: string[]) =>
-      (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 2_000 })).stdout;
-    // the master (and its replica) that serve a slot, from CLUSTER NODES on one node
-    const nodesView = async (port: number) =>
-      (await cli(port, 'CLUSTER', 'NODES')).split('\n').filter(Boolean).map((l) => {
-        const f = l.split(' ');
-        return { id: f[0]!, port: Number(f[1]!.split(':')[1]!.split('@')[0]), flags: f[2]!.split(','), masterId: f[3]!, slots: f.slice(8) };
-      });
-    const servesSlot = (slots: string[], slot: number) =>
-      slots.some((s) => {
-        const [a, b] = s.split('-');
-        return slot >= Number(a) && slot <= Number(b ?? a);
-      });
     // the harness returns before replicas are attached: wait until the account's master has a synced replica
     const config = loadConfig({
       env: { NODE_ENV: 'test' },
@@ -143,13 +127,13 @@ describe('fault: Redis frozen (connections open, no answers)', () => {
       },
     });
     const keys = createKeys(config.redis.keyPrefix);
-    const slot = Number((await cli(cluster.nodes[0]!.port, 'CLUSTER', 'KEYSLOT', keys.account('acme'))).trim());
+    const slot = await keySlot(cluster.nodes[0]!.port, keys.account('acme'));
     let masterPort = 0;
     for (const deadline = Date.now() + 20_000; Date.now() < deadline; await sleep(100)) {
-      const view = await nodesView(cluster.nodes[0]!.port);
-      const master = view.find((n) => n.flags.includes('master') && servesSlot(n.slots, slot));
+      const view = await clusterNodes(cluster.nodes[0]!.port);
+      const master = view.find((n) => n.flags.includes('master') && servesSlot(n, slot));
       const replica = view.find((n) => n.flags.includes('slave') && n.masterId === master?.id);
-      if (master && replica && (await cli(replica.port, 'INFO', 'replication')).includes('master_link_status:up')) {
+      if (master && replica && (await redisCli(replica.port, 'INFO', 'replication')).includes('master_link_status:up')) {
         masterPort = master.port;
         break;
       }
@@ -173,8 +157,8 @@ describe('fault: Redis frozen (connections open, no answers)', () => {
     const outcomes = new Map<string, number>();
     while (performance.now() - frozenAt < 20_000) {
       if (promotedMs < 0) {
-        const view = await nodesView(survivor.port).catch(() => []);
-        if (view.some((n) => n.port !== masterPort && n.flags.includes('master') && !n.flags.includes('fail') && servesSlot(n.slots, slot))) {
+        const view = await clusterNodes(survivor.port).catch(() => []);
+        if (view.some((n) => n.port !== masterPort && n.flags.includes('master') && !n.flags.includes('fail') && servesSlot(n, slot))) {
           promotedMs = Math.round(performance.now() - frozenAt);
         }
       }

@@ -5,9 +5,10 @@
  * on a Redis Cluster (the master of the key's slot stopped).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortError, createClient } from 'redis';
+import { AbortError } from 'redis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../helpers/redis-servers.js';
+import { clusterNodes, keySlot, ownerOf, startRedisCluster, startRedisServer, type RedisCluster, type RedisServer } from '../helpers/redis-servers.js';
+import { waitFor } from '../helpers/sip-stack.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 
@@ -31,14 +32,6 @@ async function rejection(p: Promise<unknown>): Promise<{ ms: number; error: Erro
   }
 }
 
-async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 describe('fault: commands issued while Redis is unreachable', () => {
   const conns: RedisConnection[] = [];
   const servers: RedisServer[] = [];
@@ -58,7 +51,7 @@ describe('fault: commands issued while Redis is unreachable', () => {
     await conn.redis.set('unwritten:before', '1');
 
     await first.stop();
-    await until(async () => !(conn.redis as unknown as { isReady: boolean }).isReady, 'the client to notice the loss');
+    await waitFor('the client to notice the loss', () => !(conn.redis as unknown as { isReady: boolean }).isReady, { timeoutMs: 10_000 });
     const late = await rejection(conn.redis.set('unwritten:late', 'ran after its caller gave up'));
     expect(late.error).toBeInstanceOf(AbortError);
     expect(late.ms).toBeGreaterThanOrEqual(OPERATION_TIMEOUT_MS - 1);
@@ -66,7 +59,7 @@ describe('fault: commands issued while Redis is unreachable', () => {
 
     // the same port, a fresh (empty) server: the client reconnects by itself
     servers.push(await startRedisServer([], first.port));
-    await until(async () => (await conn.redis.ping()) === 'PONG', 'the client to reconnect');
+    await waitFor('the client to reconnect', async () => (await conn.redis.ping()) === 'PONG', { timeoutMs: 10_000 });
     await sleep(200);
     expect(await conn.redis.exists('unwritten:late')).toBe(0);
     await conn.redis.set('unwritten:after', '1');
@@ -83,19 +76,9 @@ describe('fault: commands issued while Redis is unreachable', () => {
     conns.push(conn);
     const key = '{unwritten}:late';
     await conn.redis.set(key, 'before');
-    // the master that owns the key's slot, by asking each node which slots it serves
-    let ownerPort: number | undefined;
-    for (const n of cluster.nodes) {
-      const c = createClient({ url: n.url });
-      await c.connect();
-      const slot = Number(await c.sendCommand(['CLUSTER', 'KEYSLOT', key]));
-      const nodes = String(await c.sendCommand(['CLUSTER', 'NODES']));
-      await c.quit();
-      const mine = nodes.split('\n').find((l) => l.includes('myself'));
-      const ranges = (mine?.split(' ').slice(8) ?? []).map((r) => r.split('-').map(Number));
-      if (ranges.some(([a, b]) => slot >= a! && slot <= (b ?? a)!)) ownerPort = n.port;
-    }
-    const master = cluster.nodes.find((n) => n.port === ownerPort)!;
+    // the master that serves the key's slot
+    const owner = ownerOf(await clusterNodes(cluster.nodes[0]!.port), await keySlot(cluster.nodes[0]!.port, key));
+    const master = cluster.nodes.find((n) => n.port === owner?.port)!;
     expect(master).toBeDefined();
 
     await master.stop('SIGKILL');

@@ -1,9 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** A free TCP port on loopback, as the kernel hands it out. */
 export async function freePort(): Promise<number> {
@@ -112,4 +115,53 @@ export async function startRedisCluster(masters = 3, replicasPerMaster = 0): Pro
       await Promise.all(nodes.map((n) => n.stop()));
     },
   };
+}
+
+/** redis-cli against one loopback node; its stdout. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8', timeout: 2_000 });
+  return stdout;
+}
+
+/** One line of CLUSTER NODES. */
+export interface NodeLine {
+  id: string;
+  port: number;
+  flags: string[];
+  /** For a replica, the id of its master. */
+  masterId: string;
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES as one node sees the cluster. */
+export async function clusterNodes(port: number): Promise<NodeLine[]> {
+  const text = await redisCli(port, 'CLUSTER', 'NODES');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const f = line.split(' ');
+      const slots: [number, number][] = [];
+      for (const s of f.slice(8)) {
+        if (s.startsWith('[')) continue; // a slot being migrated
+        const [a, b] = s.split('-');
+        slots.push([Number(a), Number(b ?? a)]);
+      }
+      return { id: f[0]!, port: Number(f[1]!.split(':')[1]!.split('@')[0]), flags: f[2]!.split(','), masterId: f[3]!, slots };
+    });
+}
+
+/** The hash slot of a key, as the node on `port` computes it. */
+export async function keySlot(port: number, key: string): Promise<number> {
+  return Number((await redisCli(port, 'CLUSTER', 'KEYSLOT', key)).trim());
+}
+
+/** True when the node serves the slot (whatever its flags). */
+export function servesSlot(node: NodeLine, slot: number): boolean {
+  return node.slots.some(([a, b]) => slot >= a && slot <= b);
+}
+
+/** The master, not marked failed, that serves the slot. */
+export function ownerOf(nodes: NodeLine[], slot: number): NodeLine | undefined {
+  return nodes.find((n) => n.flags.includes('master') && !n.flags.includes('fail') && servesSlot(n, slot));
 }
