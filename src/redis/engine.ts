@@ -2,7 +2,7 @@ import type { Redis } from './client.js';
 import type { Keys } from './keys.js';
 import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
 import { loadLuaScript, runScript, type LuaScript } from './script.js';
-import { limitsArgs, type AccountLimits } from './account-fields.js';
+import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './account-fields.js';
 
 /** Every script callgate runs, with the number of keys its file name declares. */
 export const SCRIPTS = {
@@ -86,8 +86,9 @@ export type StatusResult = { outcome: 'ok'; status: AccountStatus; offReason: Of
 export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst: number } | { outcome: 'unknown_account' };
 
 /**
- * An account hash and its live calls counted by owning switch, read in one round trip. `liveCalls` is null
- * when the account has more live calls than the script was allowed to count: the caller pages through them.
+ * An account hash (the fields of ACCOUNT_VIEW_FIELDS) and its live calls counted by owning switch, read in one
+ * round trip. `liveCalls` is null when the account has more live calls than the script was allowed to count:
+ * the caller pages through them.
  */
 export type AccountViewResult =
   | { outcome: 'unknown_account' }
@@ -283,16 +284,22 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
 
   async function readAccountView(accountId: string, maxCounted: number): Promise<AccountViewResult> {
     const r = await runScript(redis, SCRIPTS.accountView, [keys.account(accountId), keys.calls(accountId)], [maxCounted]);
-    const [flat, counts, callCount, counted] = Array.isArray(r) ? r : [];
-    if (!Array.isArray(flat) || !Array.isArray(counts) || typeof callCount !== 'number' || typeof counted !== 'number') {
+    if (!Array.isArray(r)) throw new UnexpectedScriptReplyError('account-view', r);
+    if (r.length === 0) return { outcome: 'unknown_account' };
+    const fieldCount = ACCOUNT_VIEW_FIELDS.length;
+    const callCount = r[fieldCount];
+    const counted = r[fieldCount + 1];
+    if (typeof callCount !== 'number' || typeof counted !== 'number' || (r.length - fieldCount) % 2 !== 0) {
       throw new UnexpectedScriptReplyError('account-view', r);
     }
-    if (flat.length === 0) return { outcome: 'unknown_account' };
     const hash: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) hash[String(flat[i])] = String(flat[i + 1]);
+    for (let i = 0; i < fieldCount; i++) {
+      const value: unknown = r[i];
+      if (value !== null) hash[ACCOUNT_VIEW_FIELDS[i]!] = String(value);
+    }
     if (counted !== 1) return { outcome: 'ok', hash, liveCalls: null };
     const bySwitch: Record<string, number> = {};
-    for (let i = 0; i + 1 < counts.length; i += 2) bySwitch[String(counts[i])] = Number(counts[i + 1]);
+    for (let i = fieldCount + 2; i + 1 < r.length; i += 2) bySwitch[String(r[i])] = Number(r[i + 1]);
     return { outcome: 'ok', hash, liveCalls: { total: callCount, bySwitch } };
   }
 

@@ -12,6 +12,7 @@ import {
   type CatalogEntry,
 } from '../../src/accounts/index.js';
 import { deserializeRateDeck } from '../../src/rating/deck.js';
+import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/account-fields.js';
 
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
@@ -501,6 +502,30 @@ describeOnRedis('accounts service', (ctx) => {
     for (const id of ids) expect(seen.has(id)).toBe(true);
     const err = await refusal(svc().listAccounts({ cursor: 'abc', limit: 0 }), ValidationError);
     expect(err.problems.map((p) => p.split(':')[0])).toEqual(['cursor', 'limit']);
+  });
+
+  it('the account view reads every field an account hash holds, each under its own name', async () => {
+    const c = ctx();
+    const id = uniq('fields');
+    // every field set, each to a value no other field has: a field missing from the script's HMGET, or
+    // read in another order than ACCOUNT_VIEW_FIELDS, would show here
+    await svc().putAccount(id, { ...postpaidInput, techPrefix: '#77', billingCountry: 'CA', lowBalanceThreshold: '25' }, { mode: 'create' });
+    await svc().applyFunds(id, '12.5', uniq('p'));
+    await svc().setStatus(id, 'off', 'fraud review');
+    const stored = await c.conn.redis.hGetAll(c.keys.account(id));
+    expect(Object.keys(stored).sort()).toEqual([...ACCOUNT_VIEW_FIELDS].sort());
+    const view = await c.engine.readAccountView(id, 10);
+    expect(view).toEqual({ outcome: 'ok', hash: { ...stored }, liveCalls: { total: 0, bySwitch: {} } });
+    // a field the account does not have is left out, not read as an empty string
+    await c.conn.redis.hDel(c.keys.account(id), 'techPrefix');
+    const without = await c.engine.readAccountView(id, 10);
+    expect(without.outcome === 'ok' && 'techPrefix' in without.hash).toBe(false);
+    // more live calls than the script may count: the caller is told to page
+    await c.conn.redis.hSet(c.keys.calls(id), { a: 'sw-a|0', b: 'sw-b|0', d: 'sw-a|0' });
+    expect(await c.engine.readAccountView(id, 3)).toMatchObject({ liveCalls: { total: 3, bySwitch: { 'sw-a': 2, 'sw-b': 1 } } });
+    expect(await c.engine.readAccountView(id, 2)).toMatchObject({ outcome: 'ok', liveCalls: null });
+    await c.conn.redis.del(c.keys.calls(id));
+    expect(await c.engine.readAccountView(uniq('nobody'), 10)).toEqual({ outcome: 'unknown_account' });
   });
 
   it('getAccount of an unknown account fails with a named error', async () => {
