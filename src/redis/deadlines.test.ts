@@ -88,4 +88,41 @@ describe('withinDeadline', () => {
     const never = new Promise<never>(() => {});
     await expect(withinDeadline(20, () => never, () => new Error('late'))).rejects.toThrow('late');
   });
+
+  it('fails only the calls of a shared bucket that are still waiting, each no sooner than its timeout', async () => {
+    const timeoutMs = 40;
+    let release!: (v: string) => void;
+    const answered = new Promise<string>((resolve) => (release = resolve));
+    const never = new Promise<never>(() => {});
+    const started = performance.now();
+    // issued within the same millisecond: one watched entry
+    const before = deadlinesInFlight();
+    const late = withinDeadline(timeoutMs, () => never, () => new Error('late 1'));
+    const inTime = withinDeadline(timeoutMs, () => answered, () => new Error('late 2'));
+    const late2 = withinDeadline(timeoutMs, () => never, () => new Error('late 3'));
+    if (performance.now() - started < 1) expect(deadlinesInFlight()).toBe(before + 1);
+    release('ok');
+    await expect(inTime).resolves.toBe('ok');
+    await expect(late).rejects.toThrow('late 1');
+    expect(performance.now() - started).toBeGreaterThanOrEqual(timeoutMs);
+    await expect(late2).rejects.toThrow('late 3');
+  });
+
+  it('forgets the calls that all settled long before their deadline', async () => {
+    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
+    expect(deadlinesInFlight()).toBe(0);
+    // 2 s: the timer passes every 200 ms; the deadline is far away
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => withinDeadline(2_000, async () => i, () => new Error('late'))));
+    expect(results[49]).toBe(49);
+    expect(deadlinesInFlight()).toBeGreaterThan(0);
+    await sleep(450);
+    expect(deadlinesInFlight()).toBe(0);
+  });
+
+  it('a call that throws before returning a promise is failed with that error', async () => {
+    const boom = () => {
+      throw new Error('boom');
+    };
+    await expect(withinDeadline(1_000, boom, () => new Error('late'))).rejects.toThrow('boom');
+  });
 });
