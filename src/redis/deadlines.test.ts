@@ -125,4 +125,19 @@ describe('withinDeadline', () => {
     };
     await expect(withinDeadline(1_000, boom, () => new Error('late'))).rejects.toThrow('boom');
   });
+
+  it('with a long timeout, forgets a bucket as soon as its last call settles, not a tenth of the timeout later', async () => {
+    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
+    expect(deadlinesInFlight()).toBe(0);
+    let release!: () => void;
+    const answered = new Promise<void>((resolve) => (release = resolve));
+    // 60 s: the timer passes only every 6 s
+    const calls = Array.from({ length: 10 }, () => withinDeadline(60_000, () => answered, () => new Error('late')));
+    expect(deadlinesInFlight()).toBeGreaterThan(0);
+    await sleep(5); // no call can join those buckets any more
+    release();
+    await Promise.all(calls);
+    expect(deadlinesInFlight()).toBe(0);
+  });
 });
+

@@ -85,7 +85,7 @@ class CallBucket implements Pending {
     this.waiters.length = 0;
   }
 
-  /** Every call settled, and no later call can join it. */
+  /** Every call settled, and no later call can join it: nothing is left to fail. */
   settled(): boolean {
     return this.open === 0 && performance.now() - this.openedAt >= BUCKET_MS;
   }
@@ -122,7 +122,9 @@ export function withinDeadline<T>(timeoutMs: number, run: () => Promise<T>, time
       if (waiter.reject === undefined) return false;
       waiter.reject = undefined;
       waiter.timedOut = undefined;
-      bucket.open--;
+      // the last call of a bucket no call can join any more: forget it now, not at the timer's next pass
+      // (a tenth of the timeout away, which with a long timeout would hold many settled calls)
+      if (--bucket.open === 0 && bucket.settled()) inFlight.delete(bucket);
       return true;
     };
     try {
