@@ -28,8 +28,13 @@ describe('unwrittenCommandDeadline', () => {
     const options = unwrittenCommandDeadline(timeoutMs);
     const signal = options.abortSignal;
     let lastHandedAt = performance.now();
-    // keep handing out the same bucket for as long as the clock allows
-    while (options.abortSignal === signal) lastHandedAt = performance.now();
+    // keep handing out the same bucket for as long as the clock allows; each read is timed before it is
+    // made, so a pause of this thread after a read (a busy CI machine) cannot make the gap look shorter
+    for (;;) {
+      const readAt = performance.now();
+      if (options.abortSignal !== signal) break;
+      lastHandedAt = readAt;
+    }
     await once(signal, 'abort');
     expect(performance.now() - lastHandedAt).toBeGreaterThanOrEqual(timeoutMs);
     expect(signal.reason).toBeInstanceOf(Error);
