@@ -63,7 +63,6 @@ class CallBucket implements Pending {
   readonly waiters: Waiter[] = [];
   /** Waiters not settled yet. */
   open = 0;
-  expired = false;
 
   constructor(
     readonly openedAt: number,
@@ -72,7 +71,6 @@ class CallBucket implements Pending {
   ) {}
 
   expire(): void {
-    this.expired = true;
     inFlight.delete(this);
     for (const w of this.waiters) {
       const { reject, timedOut } = w;
@@ -91,13 +89,16 @@ class CallBucket implements Pending {
   }
 }
 
-/** The bucket new calls of each timeout join, while it is less than BUCKET_MS old. */
+/**
+ * The bucket new calls of each timeout join, while it is less than BUCKET_MS old. Its deadline is at least
+ * BUCKET_MS after it opened, so a bucket still open to new calls has never expired.
+ */
 const openCallBuckets = new Map<number, CallBucket>();
 
 function callBucket(timeoutMs: number): CallBucket {
   const now = performance.now();
   let bucket = openCallBuckets.get(timeoutMs);
-  if (bucket === undefined || bucket.expired || now - bucket.openedAt >= BUCKET_MS) {
+  if (bucket === undefined || now - bucket.openedAt >= BUCKET_MS) {
     bucket = new CallBucket(now, now + BUCKET_MS + timeoutMs);
     openCallBuckets.set(timeoutMs, bucket);
     inFlight.add(bucket);
