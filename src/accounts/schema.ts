@@ -302,8 +302,8 @@ export function resolveAccountSettings(
 // ---------------------------------------------------------------------------------------------------------
 // Redis hash <-> domain
 
-/** The descriptive hash fields put writes beside the packed limits (see src/redis/account-fields.ts). */
-export const DESCRIPTIVE_FIELDS = ['name', 'fusfOnFile', 'billingCountry', 'taxExempt', 'deckId', 'ips', 'techPrefix', 'updatedAt'] as const;
+/** The descriptive hash fields put writes beside the packed limits: listed with the packing itself. */
+export { DESCRIPTIVE_FIELDS } from '../redis/account-fields.js';
 
 /**
  * What engine.putAccount takes: the limits admission reads on every INVITE, and the descriptive fields.

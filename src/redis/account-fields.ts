@@ -27,15 +27,14 @@ export interface AccountState {
   burnAt: number;
 }
 
+/** The descriptive hash fields account-put writes beside the packed limits (toAccountPut in src/accounts). */
+export const DESCRIPTIVE_FIELDS = ['name', 'fusfOnFile', 'billingCountry', 'taxExempt', 'deckId', 'ips', 'techPrefix', 'updatedAt'] as const;
+
 /**
- * Every field an account hash holds: the two packed fields, the descriptive fields account-put writes
- * (DESCRIPTIVE_FIELDS in src/accounts/schema.ts) and the note set-status keeps. The account-view script
- * reads exactly these, in this order, by name: its list and this one must match.
+ * Every field an account hash holds: the two packed fields, the descriptive fields and the note set-status
+ * keeps. The account-view script reads exactly these, in this order, by name: its list and this one must match.
  */
-export const ACCOUNT_VIEW_FIELDS = [
-  'limits', 'state', 'name', 'fusfOnFile', 'billingCountry', 'taxExempt',
-  'deckId', 'ips', 'techPrefix', 'updatedAt', 'statusNote', 'statusChangedAt',
-] as const;
+export const ACCOUNT_VIEW_FIELDS = ['limits', 'state', ...DESCRIPTIVE_FIELDS, 'statusNote', 'statusChangedAt'] as const;
 
 /** The time constant of the burn rate's decay, as in includes/common.lua. */
 export const BURN_TAU_MS = 300_000;
