@@ -17,7 +17,7 @@ import { Agent, request } from 'node:http';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { createAccountService } from '../src/accounts/service.js';
-import { createMetrics } from '../src/admin/metrics.js';
+import { createMetrics } from '../src/metrics/metrics.js';
 import { createAdminServer, listenAdmin } from '../src/admin/server.js';
 import { loadConfig } from '../src/config/index.js';
 import { connectRedis } from '../src/redis/client.js';

@@ -81,7 +81,7 @@ function callgateCycle(e: Engine) {
   return async (accountId: string, n: number) => {
     const callId = `${run}-${n}`;
     const t0 = performance.now();
-    const r = await e.admitCall({ accountId, callId, reservation: 60_000, staticCdr: '{"from":"15551230000","to":"4420712345678"}' });
+    const r = await e.admitCall({ accountId, callId, reservation: 60_000, seed: '{"from":"15551230000","to":"4420712345678"}' });
     const t1 = performance.now();
     if (r.outcome !== 'admitted') throw new Error(`bench admit refused: ${r.outcome}`);
     await e.finalizeCall({

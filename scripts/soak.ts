@@ -46,7 +46,7 @@ import { loadConfig } from '../src/config/index.js';
 import { connectRedis } from '../src/redis/client.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createEngine } from '../src/redis/engine.js';
-import { decodeAccountHash } from '../src/redis/account-fields.js';
+import { decodeAccountHash } from '../src/redis/codecs/account-hash.js';
 import { createAccountService } from '../src/accounts/service.js';
 import { formatUsd } from '../src/rating/money.js';
 

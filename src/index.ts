@@ -19,6 +19,6 @@ export { createCallRegistry, type CallRegistry } from './calls/registry.js';
 export { createSweeper } from './calls/sweeper.js';
 export { createCdrFiles } from './cdr/files.js';
 export { createCdrWriter } from './cdr/writer.js';
-export { createMetrics, type Metrics } from './admin/metrics.js';
+export { createMetrics, type Metrics } from './metrics/metrics.js';
 export { createAccountService, type AccountService } from './accounts/service.js';
 export { startCallgate, type CallgateApp } from './sip/app.js';

@@ -1,4 +1,4 @@
-import { BURN_TAU_MS, type AccountState } from '../redis/account-fields.js';
+import { BURN_TAU_MS, type AccountState } from '../redis/codecs/account-hash.js';
 
 export interface Depletion {
   /** Current spend rate, micro-dollars per second (the stored average decayed to `nowMs`). */

@@ -4,8 +4,6 @@ export { checkSourceAddress, type AddressCheck } from './addresses.js';
 export { ISO_COUNTRY_CODES } from './countries.js';
 export {
   createAccountService,
-  catalogChange,
-  deckChange,
   type AccountPage,
   type AccountService,
   type AccountServiceDeps,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { limitsArgs } from '../redis/account-fields.js';
+import { limitsArgs } from '../redis/codecs/account-hash.js';
 import { checkSourceAddress } from './addresses.js';
 import { accountFromHash, isTaxExempt, resolveAccountSettings, toAccountPut, type AccountSettings } from './schema.js';
 

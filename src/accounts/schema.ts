@@ -6,8 +6,8 @@
 import { z } from 'zod';
 import { ID_PATTERN } from '../config/schema.js';
 import { MAX_MICROS, MoneyFormatError, formatUsd, parseUsd, type Micros } from '../rating/money.js';
-import { decodeAccountHash, type AccountLimits } from '../redis/account-fields.js';
-import type { AccountStatus, OffReason } from '../redis/engine.js';
+import { decodeAccountHash, type AccountLimits } from '../redis/codecs/account-hash.js';
+import type { AccountStatus, OffReason } from '../model/index.js';
 import { checkSourceAddress } from './addresses.js';
 import { ISO_COUNTRY_CODES } from './countries.js';
 
@@ -303,7 +303,7 @@ export function resolveAccountSettings(
 // Redis hash <-> domain
 
 /** The descriptive hash fields put writes beside the packed limits: listed with the packing itself. */
-export { DESCRIPTIVE_FIELDS } from '../redis/account-fields.js';
+export { DESCRIPTIVE_FIELDS } from '../redis/codecs/account-hash.js';
 
 /**
  * What engine.putAccount takes: the limits admission reads on every INVITE, and the descriptive fields.

@@ -9,7 +9,10 @@ import { ID_PATTERN } from '../config/schema.js';
 import { RateDeckError, parseRateDeckCsv, serializeRateDeck } from '../rating/deck.js';
 import { MAX_MICROS, formatUsd, type Micros } from '../rating/money.js';
 import type { Redis } from '../redis/client.js';
-import type { AccountStatus, Engine } from '../redis/engine.js';
+import type { AccountStatus } from '../model/index.js';
+import type { Engine } from '../redis/engine.js';
+import { publishChange } from '../redis/change-bus.js';
+import { switchOfRecord } from '../redis/codecs/call-record.js';
 import type { Keys } from '../redis/keys.js';
 import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
 import {
@@ -75,10 +78,6 @@ export interface AccountPage {
   cursor: string;
 }
 
-/** The message on keys.changes after a put: instances reload the account's identification entry. */
-export const catalogChange = (accountId: string) => `catalog|${accountId}`;
-/** The message on keys.changes after a deck load: instances reload the deck. */
-export const deckChange = (deckId: string) => `deck|${deckId}`;
 
 const CURSOR = /^[0-9]{1,20}$/;
 /** Redis scan cursors are unsigned 64-bit integers. */
@@ -150,7 +149,7 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     // so a concurrent change of another field cannot leave the catalog behind the account.
     const account = await readAccount(id);
     await redis.hSet(keys.catalog, id, JSON.stringify(catalogEntryOf(id, account)));
-    await redis.publish(keys.changes, catalogChange(id));
+    await publishChange(redis, keys, { kind: 'catalog', id });
     return { created: put.created, account };
   }
 
@@ -161,8 +160,8 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
       const page = await redis.hScan(keys.calls(id), cursor, { COUNT: 500 });
       cursor = String(page.cursor);
       for (const { value } of page.entries) {
-        // one field per live call; its record starts with the owning switch
-        const switchId = String(value).split('|', 1)[0] ?? '';
+        // counted as the account-view script counts them: every field is one live call
+        const switchId = switchOfRecord(String(value));
         live.total++;
         live.bySwitch[switchId] = (live.bySwitch[switchId] ?? 0) + 1;
       }
@@ -274,7 +273,7 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     // the deck first, then its index entry: an instance that sees the new version always finds the deck
     await redis.set(keys.deck(deckId), serialized);
     await redis.hSet(keys.deckIndex, deckId, version);
-    await redis.publish(keys.changes, deckChange(deckId));
+    await publishChange(redis, keys, { kind: 'deck', id: deckId });
     return { deckId, prefixes, version };
   }
 

@@ -1,7 +1,7 @@
 import type { Account } from '../accounts/schema.js';
 import { estimateDepletion, type Depletion } from '../accounts/depletion.js';
 import { formatUsd } from '../rating/money.js';
-import { decodeAccountHash } from '../redis/account-fields.js';
+import { decodeAccountHash } from '../redis/codecs/account-hash.js';
 
 /**
  * The status, money and depletion figures of an account as GET /v1/accounts/:id/usage and /v1/live both show

@@ -1,101 +1,14 @@
 /**
  * Live calls as the admin API shows them, read from the accounts' live calls hashes (the truth every
- * switch writes), and decoded here. The record format is the one the scripts write (includes/common.lua):
- *
- *   switch|reserved|committed|cost|tax|billedSec|talkMs|lastBeat|answeredAt \n <static CDR JSON>
- *
- * Money stays integer micro-dollars, with a `<name>Usd` twin in the JSON view, as for accounts.
+ * switch writes) and decoded by their codec (src/redis/codecs/call-record.ts). Money stays integer
+ * micro-dollars, with a `<name>Usd` twin in the JSON view, as for accounts.
  */
 import { formatUsd, type Micros } from '../rating/money.js';
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
+import { decodeCallRecord, isCallField, switchOfRecord, type CallRecord } from '../redis/codecs/call-record.js';
 
-export class CorruptCallRecordError extends Error {
-  override readonly name = 'CorruptCallRecordError';
-}
-
-/** The CDR fields known at INVITE time, as admission stored them (src/admission/admit.ts StaticCdr). */
-export interface CallStatic {
-  sipCallId: string | null;
-  from: string | null;
-  to: string | null;
-  srcIp: string | null;
-  /** Wall clock of the owning instance, epoch ms, when the INVITE arrived. */
-  invitedAt: number | null;
-  prefix: string | null;
-  ratePerMin: Micros | null;
-  connectFee: Micros | null;
-}
-
-export interface CallRecord {
-  callId: string;
-  /** The switch (callgate instance) that owns the call. */
-  switchId: string;
-  /** Held now for the call's next unit of talk time. */
-  reserved: Micros;
-  /** Debited from the balance so far (cost + tax). */
-  committed: Micros;
-  cost: Micros;
-  tax: Micros;
-  billedSec: number;
-  talkMs: number;
-  /** Redis time (epoch ms) of the last admit or tick. */
-  lastBeatAt: number;
-  /** Epoch ms of the answer; null while ringing. */
-  answeredAt: number | null;
-  static: CallStatic;
-}
-
-const RECORD = /^([^|\n]*)\|(-?\d+)\|(-?\d+)\|(-?\d+)\|(-?\d+)\|(-?\d+)\|(-?\d+)\|(-?\d+)\|(-?\d+)\n([\s\S]*)$/;
-
-function decodeStatic(text: string): CallStatic {
-  let json: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-  } catch {
-    // an unreadable static part leaves the CDR fields unknown; the meter part still stands
-  }
-  const s = (k: string): string | null => {
-    const v = json[k];
-    return typeof v === 'string' ? v : null;
-  };
-  const n = (k: string): number | null => {
-    const v = json[k];
-    return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  };
-  return {
-    sipCallId: s('sipCallId'),
-    from: s('from'),
-    to: s('to'),
-    srcIp: s('srcIp'),
-    invitedAt: n('invitedAt'),
-    prefix: s('prefix'),
-    ratePerMin: n('ratePerMin'),
-    connectFee: n('connectFee'),
-  };
-}
-
-/** Decodes one field/value of an account's live calls hash. Throws CorruptCallRecordError on a malformed meter. */
-export function decodeCallRecord(callId: string, value: string): CallRecord {
-  const m = RECORD.exec(value);
-  if (!m) throw new CorruptCallRecordError(`live call record ${JSON.stringify(callId.slice(0, 80))} is malformed`);
-  const num = (i: number) => Number(m[i]);
-  const answeredAt = num(9);
-  return {
-    callId,
-    switchId: m[1]!,
-    reserved: num(2),
-    committed: num(3),
-    cost: num(4),
-    tax: num(5),
-    billedSec: num(6),
-    talkMs: num(7),
-    lastBeatAt: num(8),
-    answeredAt: answeredAt > 0 ? answeredAt : null,
-    static: decodeStatic(m[10]!),
-  };
-}
+export { CorruptCallRecordError, decodeCallRecord, type CallRecord, type CallStatic } from '../redis/codecs/call-record.js';
 
 /** A live call as GET /v1/calls and GET /v1/switches/:id/calls show it. */
 export interface LiveCallView {
@@ -169,10 +82,10 @@ export async function readAccountCalls(redis: Redis, keys: Keys, accountId: stri
     cursor = String(page.cursor);
     for (const { field, value } of page.entries) {
       const callId = String(field);
-      if (callId.includes('#')) continue;
+      if (!isCallField(callId)) continue;
       const text = String(value);
-      // the switch leads the record: cheap to filter before decoding the rest
-      if (filter && !filter(text.slice(0, text.indexOf('|')))) continue;
+      // cheap to filter on the switch before decoding the rest
+      if (filter && !filter(switchOfRecord(text))) continue;
       try {
         records.push(decodeCallRecord(callId, text));
       } catch {

@@ -29,7 +29,7 @@ import { RECENT_CPS_WINDOW_SECONDS } from './call-routes.js';
 import { countBySwitch, mapBounded, readAccountCalls, type CallRecord } from './calls.js';
 import { catalogAccountIds, type RouteContext } from './context.js';
 import { livePage } from './live/page.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** How often the page reads /v1/live. */
 export const LIVE_REFRESH_SECONDS = 3;

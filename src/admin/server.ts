@@ -42,8 +42,7 @@ import type { CallRegistry } from '../calls/registry.js';
 import type { CdrWriter } from '../cdr/writer.js';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import type { Redis } from '../redis/client.js';
-import { withinDeadline } from '../redis/deadlines.js';
+import { deadlinesOf, type Redis } from '../redis/client.js';
 import type { Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
 import { registerAccountRoutes } from './account-routes.js';
@@ -51,7 +50,7 @@ import { registerCallRoutes } from './call-routes.js';
 import type { RouteContext } from './context.js';
 import { AdminBindError, AdminUnavailableError, UnauthorizedError, errorReply } from './errors.js';
 import { registerLiveView } from './live-view.js'; // live view: GET /live, GET /v1/live
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -297,7 +296,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
 
   // the same coarse deadline timer as the scripts: no timer and no race per request
   const bounded = <T>(work: () => Promise<T>): Promise<T> =>
-    withinDeadline(redisTimeoutMs, work, () => new AdminUnavailableError(`Redis did not answer within ${redisTimeoutMs} ms`));
+    deadlinesOf(redis).within(redisTimeoutMs, work, () => new AdminUnavailableError(`Redis did not answer within ${redisTimeoutMs} ms`));
 
   const ctx: RouteContext = {
     config,

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { ID_PATTERN } from '../config/schema.js';
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
+import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
+import type { ChangeMessage } from '../redis/codecs/change-message.js';
 import { deserializeRateDeck, type Rate, type RateDeck } from '../rating/deck.js';
 
 /** What identification needs of an account; written to the catalog hash by src/accounts. */
@@ -95,6 +97,8 @@ export interface DirectoryDeps {
   trustedPeers: readonly string[];
   /** Full reload period, a backstop for pub/sub messages lost while disconnected. */
   refreshIntervalMs?: number;
+  /** The instance's change bus; without one the directory subscribes on its own. */
+  changes?: ChangeBus;
 }
 
 /**
@@ -102,12 +106,14 @@ export interface DirectoryDeps {
  * exactly one Redis call (the admit script). Kept current by the change channel, and by a periodic full
  * reload in case a message was missed while the subscriber was disconnected.
  */
-export function createDirectory({ redis, keys, logger, trustedPeers, refreshIntervalMs = 60_000 }: DirectoryDeps) {
+export function createDirectory({ redis, keys, logger, trustedPeers, refreshIntervalMs = 60_000, changes }: DirectoryDeps) {
   let idx: Indexes = buildIndexes([]);
   const decks = new Map<string, { version: string; deck: RateDeck }>();
   const trusted = new Set(trustedPeers.map(normalizeIp));
-  const signalListeners = new Set<(s: AccountSignal) => void>();
-  let subscriber: Redis | undefined;
+  // the instance's one subscriber, shared with the registry and the dispatcher; a directory made alone has its own
+  const ownBus = !changes;
+  const bus = changes ?? createChangeBus({ redis, keys, logger });
+  let unlisten: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   let loaded = false;
 
@@ -147,29 +153,21 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     idx = buildIndexes(next.values());
   }
 
-  async function onMessage(message: string): Promise<void> {
-    const sep = message.indexOf('|');
-    const kind = message.slice(0, sep);
-    const id = message.slice(sep + 1);
-    if (!ID_PATTERN.test(id)) return;
+  async function onMessage({ kind, id }: ChangeMessage): Promise<void> {
     if (kind === 'catalog') await reloadAccount(id);
     else if (kind === 'deck') {
       const version = await redis.hGet(keys.deckIndex, id);
       if (version) await loadDeck(id, version);
       else decks.delete(id);
-    } else if (kind === 'off' || kind === 'funds') {
-      for (const l of signalListeners) l({ kind, accountId: id });
     }
   }
 
   return {
     async start(): Promise<void> {
-      subscriber = redis.duplicate() as Redis;
-      subscriber.on('error', (err: Error) => logger.warn({ err }, 'change subscriber error'));
-      await subscriber.connect();
-      await subscriber.subscribe(keys.changes, (message: string) => {
+      unlisten = bus.listen((message) => {
         onMessage(message).catch((err) => logger.warn({ err }, 'failed to apply a change message'));
       });
+      await bus.start();
       await reloadAll();
       timer = setInterval(() => {
         reloadAll().catch((err) => logger.warn({ err }, 'directory refresh failed'));
@@ -178,7 +176,8 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     },
     async stop(): Promise<void> {
       if (timer) clearInterval(timer);
-      await subscriber?.close().catch(() => {});
+      unlisten?.();
+      if (ownBus) await bus.stop();
     },
     isLoaded: () => loaded,
     reloadAll,
@@ -209,9 +208,11 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
 
     account: (id: string) => idx.byId.get(id),
     accountIds: () => [...idx.byId.keys()],
+    /** Account OFF and funds changes from the change bus this directory listens on. */
     onAccountSignal(listener: (s: AccountSignal) => void): () => void {
-      signalListeners.add(listener);
-      return () => signalListeners.delete(listener);
+      return bus.listen(({ kind, id }) => {
+        if (kind === 'off' || kind === 'funds') listener({ kind, accountId: id });
+      });
     },
   };
 }

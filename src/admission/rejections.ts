@@ -1,16 +1,7 @@
-import type { Config, RejectReason } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
+import { REJECT_TEXT, type RejectReason } from '../model/index.js';
 
-/** Readable text for each refusal, sent in the RFC 3326 Reason header and written to the attempt CDR. */
-export const REJECT_TEXT: Record<RejectReason, string> = {
-  unknown_account: 'Unknown source or account',
-  no_rate: 'No rate for the dialed destination',
-  off_manual: 'Account suspended',
-  off_funds: 'Account disabled for funds',
-  insufficient_funds: 'Insufficient funds',
-  cps_exceeded: 'Call rate limit exceeded',
-  channel_limit: 'Channel limit reached on this switch',
-  unavailable: 'Admission temporarily unavailable',
-};
+export { REJECT_TEXT };
 
 /** A refused INVITE: the one shape every rejection takes on its way to the SIP response. */
 export class AdmissionRejection extends Error {

@@ -31,8 +31,8 @@ export function createCallRegistry() {
       return Promise.all([...(byAccount.get(signal.accountId) ?? [])].map((s) => s.tick()));
     },
     /** Hangs up every live call (shutdown) and waits for each single finalize. */
-    hangUpAll(end: CallEnd, reason: { cause: number; text: string }): Promise<void[]> {
-      return Promise.all([...calls.values()].map((s) => s.teardown(end, reason)));
+    hangUpAll(end: CallEnd): Promise<void[]> {
+      return Promise.all([...calls.values()].map((s) => s.teardown(end)));
     },
     /** Ends every live call without signalling (the link is gone) and waits for each single finalize. */
     endAll(end: CallEnd): Promise<void[]> {

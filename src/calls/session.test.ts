@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { AdmittedCall } from '../admission/admit.js';
+import type { AdmittedCall } from '../model/index.js';
 import { loadConfig } from '../config/index.js';
 import type { Engine } from '../redis/engine.js';
 import { CallSession } from './session.js';
@@ -11,7 +11,7 @@ const call: AdmittedCall = {
   destination: '442071234567',
   rate: { prefix: '44', ratePerMinMicros: 20_000, firstIncrement: 60, nextIncrement: 60, connectFeeMicros: 0 },
   reservation: 60_000,
-  staticCdr: {
+  seed: {
     sipCallId: 's1', accountId: 'acme', from: '15550000001', to: '442071234567', srcIp: '192.0.2.1', invitedAt: 0,
     prefix: '44', ratePerMin: 20_000, connectFee: 0, firstIncrement: 60, nextIncrement: 60, taxExempt: false,
   },

@@ -1,20 +1,11 @@
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import type { Disposition, Engine, TickResult } from '../redis/engine.js';
+import type { Engine, TickResult } from '../redis/engine.js';
+import { outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
-import type { AdmittedCall } from '../admission/admit.js';
 import type { UsageJournal } from './journal.js';
 
-/** Why a call ended, as the SIP layer saw it. Each maps to one CDR disposition. */
-export type CallEnd =
-  | { kind: 'bye'; by: 'caller' | 'callee' }
-  | { kind: 'cancel' }
-  | { kind: 'upstream_failure'; sipCode: number }
-  | { kind: 'link_lost' }
-  | { kind: 'shutdown' }
-  | { kind: 'funds' }
-  | { kind: 'account_off' }
-  | { kind: 'lease_lost' };
+export type { CallEnd };
 
 export interface Clock {
   /** Monotonic milliseconds: talk time is measured on this. */
@@ -30,38 +21,19 @@ export interface SessionDeps {
   config: Pick<Config, 'billing'>;
   logger: Logger;
   clock?: Clock;
-  /** BYE both legs with an RFC 3326 Reason; the session finalizes itself afterwards. */
-  hangup: (reason: { cause: number; text: string }) => Promise<void> | void;
+  /** Ends the call on the wire: the final response before answer, a BYE on both legs after; the session finalizes itself. */
+  hangup: (cause: HangupCause) => Promise<void> | void;
   /** Receives the CDR stream entry of the finalized call, for the CDR writer. */
   onFinalized: (accountId: string, cdrEntryId: string) => void;
   onClosed?: (session: CallSession) => void;
+  /** Once per call, whichever way it ended: the composition root counts it. */
+  onEnded?: (end: CallEnd, outcome: EndOutcome) => void;
+  /** Every tick's outcome, a failed one as `error`. */
+  onTick?: (outcome: TickResult['outcome'] | 'error') => void;
   /** Base delay of finalize retries while Redis cannot be reached; a failed finalize is retried until it lands. */
   retryDelayMs?: number;
   /** Where a finalize that could not reach Redis is made durable meanwhile. */
   journal?: Pick<UsageJournal, 'record' | 'settled'>;
-}
-
-function dispositionOf(end: CallEnd, answered: boolean): { disposition: Disposition; reason: string; sipCode: number } {
-  switch (end.kind) {
-    case 'bye':
-      return { disposition: 'answered', reason: `${end.by}_bye`, sipCode: 200 };
-    case 'cancel':
-      return { disposition: 'cancelled', reason: 'caller_cancel', sipCode: 487 };
-    case 'upstream_failure':
-      if (end.sipCode === 486 || end.sipCode === 600) return { disposition: 'busy', reason: 'busy', sipCode: end.sipCode };
-      if ([408, 480, 487].includes(end.sipCode)) return { disposition: 'unanswered', reason: 'no_answer', sipCode: end.sipCode };
-      return { disposition: 'failed', reason: 'upstream_failure', sipCode: end.sipCode };
-    case 'funds':
-      return { disposition: 'torn_down', reason: 'funds_exhausted', sipCode: answered ? 200 : 402 };
-    case 'account_off':
-      return { disposition: 'torn_down', reason: 'account_off', sipCode: answered ? 200 : 403 };
-    case 'link_lost':
-      return { disposition: answered ? 'answered' : 'failed', reason: 'link_lost', sipCode: answered ? 200 : 503 };
-    case 'shutdown':
-      return { disposition: answered ? 'answered' : 'failed', reason: 'shutdown', sipCode: answered ? 200 : 503 };
-    case 'lease_lost':
-      return { disposition: 'orphaned', reason: 'lease_expired', sipCode: answered ? 200 : 0 };
-  }
 }
 
 /**
@@ -151,9 +123,11 @@ export class CallSession {
         talkMs, answeredAt: this.answeredWall, nextReservation,
       });
     } catch (err) {
+      this.deps.onTick?.('error');
       this.log.warn({ err }, 'tick failed; the call goes on and the next tick retries');
       return;
     }
+    this.deps.onTick?.(result.outcome);
     if (this.ended) return;
     switch (result.outcome) {
       case 'reserved':
@@ -170,7 +144,7 @@ export class CallSession {
       }
       case 'off':
         if (result.offReason === 'manual') {
-          await this.teardown({ kind: 'account_off' }, { cause: 403, text: 'Account suspended' });
+          await this.teardown({ kind: 'account_off' });
           return;
         }
         // OFF for funds, perhaps by this very commit: the call keeps the time it has paid for (the rest of
@@ -182,7 +156,7 @@ export class CallSession {
       case 'gone':
         // the lease expired and a sweeper already billed and closed the call: end it without a second CDR
         this.log.warn('lease lost: the call was finalized elsewhere; hanging up');
-        await this.teardown({ kind: 'lease_lost' }, { cause: 503, text: 'Call lease lost' });
+        await this.teardown({ kind: 'lease_lost' });
         return;
     }
   }
@@ -197,14 +171,14 @@ export class CallSession {
     this.clearPaidEnd();
     if (this.answeredMono === undefined) {
       // not answered yet: the answer tick decides, unless the account has nothing left at all
-      if (this.held === 0) void this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+      if (this.held === 0) void this.teardown({ kind: 'funds' });
       return;
     }
     const paid = paidTalkMs({ rate: this.call.rate, committedTotal, held: this.held, taxExempt: this.call.account.taxExempt, taxes: this.taxes });
     this.paidUntilMs = paid;
     const talk = this.talkMs();
     if (paid <= talk) {
-      void this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+      void this.teardown({ kind: 'funds' });
       return;
     }
     this.paidEndTimer = setTimeout(() => void this.onPaidEnd(), paid - talk);
@@ -215,15 +189,17 @@ export class CallSession {
     // funds may have arrived since: a last tick decides whether the call goes on
     await this.tick();
     if (this.ended || this.paidUntilMs === undefined) return;
-    if (this.paidUntilMs <= this.talkMs()) await this.teardown({ kind: 'funds' }, { cause: 402, text: 'Insufficient funds' });
+    if (this.paidUntilMs <= this.talkMs()) await this.teardown({ kind: 'funds' });
   }
 
-  /** Hangs both legs up with a Reason, and finalizes. */
-  async teardown(end: CallEnd, reason: { cause: number; text: string }): Promise<void> {
+  /** Hangs the call up with the cause its end kind gives (CALL_END_RULES), and finalizes. */
+  async teardown(end: CallEnd): Promise<void> {
     if (this.ended) return;
+    const cause = outcomeOf(end, this.answered).hangup;
     const done = this.end(end);
+    if (!cause) return done;
     try {
-      await this.deps.hangup(reason);
+      await this.deps.hangup(cause);
     } catch (err) {
       this.log.warn({ err }, 'hangup failed');
     }
@@ -255,8 +231,10 @@ export class CallSession {
     // a call torn down for funds is billed the time it was paid for, not the milliseconds the BYE took
     if (end.kind === 'funds' && this.paidUntilMs !== undefined) talkMs = Math.min(talkMs, Math.max(this.paidUntilMs, answered ? 1 : 0));
     const price = this.price(talkMs);
-    const { disposition, reason, sipCode } = dispositionOf(end, answered);
-    if (end.kind === 'lease_lost') {
+    const outcome = outcomeOf(end, answered);
+    const { disposition, reason, sipCode } = outcome;
+    this.deps.onEnded?.(end, outcome);
+    if (!outcome.finalizes) {
       this.deps.onClosed?.(this);
       return;
     }

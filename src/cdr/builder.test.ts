@@ -10,12 +10,12 @@ import {
   toCsvRow,
   toJsonLine,
   type RejectedAttempt,
-  type StaticCdr,
 } from './builder.js';
+import type { AdmittedSeed, CdrSeed } from '../model/index.js';
 
 const T0 = 1_709_294_400_000; // 2024-03-01T12:00:00.000Z
 
-const staticCdr: StaticCdr = {
+const staticCdr: AdmittedSeed = {
   sipCallId: 'a84b4c76e66710@10.0.0.1',
   accountId: 'acme',
   from: 'sip:+15551230000@10.0.0.1',
@@ -31,7 +31,7 @@ const staticCdr: StaticCdr = {
 };
 
 /** What finalize-6.lua XADDs for a 60.75 s call billed 66 s at $0.012/min + $0.0005, with 17.4% tax. */
-const answeredFields = (over: Partial<StaticCdr> = {}, fields: Record<string, string> = {}) => ({
+const answeredFields = (over: Partial<AdmittedSeed> = {}, fields: Record<string, string> = {}) => ({
   callId: 'c-1',
   static: JSON.stringify({ ...staticCdr, ...over }),
   switchId: 'sw1',
@@ -176,19 +176,21 @@ describe('cdrFromStreamEntry', () => {
 });
 
 describe('cdrFromRejection', () => {
-  const attempt: RejectedAttempt = {
-    callId: 'r-1',
+  const seed: CdrSeed = {
     sipCallId: 'x@198.51.100.7',
     accountId: null,
     from: 'sip:1000@198.51.100.7',
     to: 'sip:18005550100@carrier.example',
     srcIp: '198.51.100.7',
     invitedAt: T0,
-    endedAt: T0 + 3,
-    sipCode: 403,
-    reason: 'unknown_account',
-    switchId: 'sw1',
+    prefix: '',
+    ratePerMin: null,
+    connectFee: null,
+    firstIncrement: null,
+    nextIncrement: null,
+    taxExempt: false,
   };
+  const attempt: RejectedAttempt = { callId: 'r-1', switchId: 'sw1', seed, endedAt: T0 + 3, sipCode: 403, reason: 'unknown_account' };
 
   it('records an unidentified source with no money and no tax', () => {
     const cdr = cdrFromRejection(attempt);
@@ -205,7 +207,10 @@ describe('cdrFromRejection', () => {
   });
 
   it('carries the account and rate when the refusal came after rating', () => {
-    const cdr = cdrFromRejection({ ...attempt, accountId: 'acme', sipCode: 402, reason: 'insufficient_funds', prefix: '1800', ratePerMin: 0, connectFee: 0 });
+    const cdr = cdrFromRejection({
+      ...attempt, sipCode: 402, reason: 'insufficient_funds',
+      seed: { ...seed, accountId: 'acme', prefix: '1800', ratePerMin: 0, connectFee: 0, firstIncrement: 6, nextIncrement: 6 },
+    });
     expect(toCsvRow(cdr)).toBe(
       'r-1,x@198.51.100.7,acme,sw1,sip:1000@198.51.100.7,sip:18005550100@carrier.example,198.51.100.7,' +
         '2024-03-01T12:00:00.000Z,,2024-03-01T12:00:00.003Z,3,0,0,402,rejected,insufficient_funds,1800,0.000000,0.000000,0.000000,,0.000000',

@@ -7,40 +7,11 @@
  * times) or '' (text). from/to/sipCallId come straight from SIP headers: they are rendered safely (RFC 4180
  * quoting, spreadsheet formula neutralisation) but never changed in the record or in the JSONL.
  */
-import type { Disposition } from '../redis/engine.js';
+import { CDR_DISPOSITIONS, type CdrDisposition, type CdrSeed } from '../model/index.js';
 import { formatUsd, MAX_MICROS, type Micros } from '../rating/money.js';
+import { decodeSeed, type StoredSeed } from '../redis/codecs/call-record.js';
 
-export const CDR_DISPOSITIONS = [
-  'answered',
-  'unanswered',
-  'cancelled',
-  'failed',
-  'busy',
-  'torn_down',
-  'orphaned',
-  'rejected',
-] as const satisfies readonly (Disposition | 'rejected')[];
-export type CdrDisposition = (typeof CDR_DISPOSITIONS)[number];
-
-/**
- * The CDR fields known at INVITE time. The admission code writes them as JSON into the call record, and
- * the finalize/sweep scripts copy that text verbatim into the `static` field of the CDR stream entry.
- */
-export interface StaticCdr {
-  sipCallId: string;
-  accountId: string;
-  from: string;
-  to: string;
-  srcIp: string;
-  /** Epoch ms, instance clock, when the INVITE arrived. */
-  invitedAt: number;
-  prefix: string;
-  ratePerMin: Micros;
-  connectFee: Micros;
-  firstIncrement: number;
-  nextIncrement: number;
-  taxExempt: boolean;
-}
+export { CDR_DISPOSITIONS, type CdrDisposition };
 
 /** A CDR stream entry as XADDed by finalize-6.lua and sweep-5.lua: every value is a string. */
 export type CdrStreamFields = Readonly<Record<string, string | undefined>>;
@@ -48,21 +19,12 @@ export type CdrStreamFields = Readonly<Record<string, string | undefined>>;
 /** A refused INVITE, written straight to file by the instance that refused it. */
 export interface RejectedAttempt {
   callId: string;
-  sipCallId: string;
-  /** null when the source could not be identified. */
-  accountId: string | null;
-  from: string;
-  to: string;
-  srcIp: string;
-  invitedAt: number;
+  switchId: string;
+  /** What admission knew of the INVITE when it refused it: the same facts an admitted call's CDR starts from. */
+  seed: CdrSeed;
   endedAt: number;
   sipCode: number;
   reason: string;
-  switchId: string;
-  /** Known when the refusal came after rating (funds, CPS, channels); empty otherwise. */
-  prefix?: string;
-  ratePerMin?: Micros;
-  connectFee?: Micros;
 }
 
 export interface Cdr {
@@ -168,17 +130,6 @@ function dispositionFrom(value: unknown): CdrDisposition {
   return (CDR_DISPOSITIONS as readonly unknown[]).includes(value) ? (value as CdrDisposition) : 'failed';
 }
 
-/** The static JSON, or {} when it is missing or not a JSON object: a CDR is still produced. */
-function parseStatic(text: unknown): Partial<Record<keyof StaticCdr, unknown>> {
-  if (typeof text !== 'string' || text === '') return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 /** The epoch ms of a stream entry id (`<ms>-<seq>`), or null. */
 export function streamIdTimeMs(entryId: string): number | null {
   const m = /^(\d{1,16})-\d+$/.exec(entryId);
@@ -192,75 +143,91 @@ export interface StreamEntryContext {
   accountId?: string;
 }
 
+/** How a call ended, as the finalize and sweep scripts (or a refusal) report it; values may be untrusted. */
+interface Ending {
+  callId: unknown;
+  switchId: unknown;
+  answeredAt: unknown;
+  endedAt: number;
+  talkMs: unknown;
+  billedSec: unknown;
+  sipCode: unknown;
+  disposition: CdrDisposition;
+  reason: unknown;
+  cost: unknown;
+  tax: unknown;
+  total: unknown;
+}
+
+type SeedFields = StoredSeed;
+
+/**
+ * The one CDR builder: the seed admission made at the INVITE, and how the call ended. Refused and admitted
+ * calls both go through it, so their CDRs carry the same fields built the same way.
+ */
+function buildCdr(seed: SeedFields, ending: Ending, accountOverride?: string): Cdr {
+  const invitedAt = timeFrom(seed.invitedAt);
+  const endedAt = ending.endedAt;
+  const talkMs = countFrom(ending.talkMs);
+  const cost = microsFrom(ending.cost) ?? 0;
+  const taxAmount = microsFrom(ending.tax) ?? 0;
+  // A seed without the exemption flag shows tax only when some was charged: tax must never be hidden,
+  // and an exempt account must never see a tax column it was not charged.
+  const exempt = typeof seed.taxExempt === 'boolean' ? seed.taxExempt : taxAmount === 0;
+  return {
+    callId: textFrom(ending.callId),
+    sipCallId: textFrom(seed.sipCallId),
+    accountId: accountOverride || textFrom(seed.accountId) || null,
+    switchId: textFrom(ending.switchId),
+    from: textFrom(seed.from),
+    to: textFrom(seed.to),
+    srcIp: textFrom(seed.srcIp),
+    invitedAt,
+    answeredAt: timeFrom(ending.answeredAt),
+    endedAt,
+    durationMs: invitedAt === null ? null : Math.max(0, endedAt - invitedAt),
+    billsec: Math.ceil(talkMs / 1000),
+    billedSec: countFrom(ending.billedSec),
+    sipCode: countFrom(ending.sipCode),
+    disposition: ending.disposition,
+    reason: textFrom(ending.reason),
+    prefix: textFrom(seed.prefix),
+    ratePerMin: microsFrom(seed.ratePerMin),
+    connectFee: microsFrom(seed.connectFee),
+    cost,
+    tax: exempt ? null : taxAmount,
+    total: microsFrom(ending.total) ?? microsFrom(cost + taxAmount) ?? 0,
+  };
+}
+
 /**
  * A CDR from a CDR stream entry. Never throws: unknown numbers become null (or 0 for counts and money),
  * unknown text ''. A missing endedAt falls back to the entry id's time, then to the epoch.
  */
 export function cdrFromStreamEntry(fields: CdrStreamFields, context: StreamEntryContext = {}): Cdr {
-  const s = parseStatic(fields.static);
-  const invitedAt = timeFrom(s.invitedAt);
   const endedAt = timeFrom(fields.endedAt) ?? (context.entryId ? streamIdTimeMs(context.entryId) : null) ?? 0;
-  const talkMs = countFrom(fields.talkMs);
-  const cost = microsFrom(fields.cost) ?? 0;
-  const taxAmount = microsFrom(fields.tax) ?? 0;
-  // An entry without the exemption flag shows tax only when some was charged: tax must never be hidden,
-  // and an exempt account must never see a tax column it was not charged.
-  const exempt = typeof s.taxExempt === 'boolean' ? s.taxExempt : taxAmount === 0;
-  const accountId = context.accountId || textFrom(s.accountId) || null;
-  return {
-    callId: textFrom(fields.callId),
-    sipCallId: textFrom(s.sipCallId),
-    accountId,
-    switchId: textFrom(fields.switchId),
-    from: textFrom(s.from),
-    to: textFrom(s.to),
-    srcIp: textFrom(s.srcIp),
-    invitedAt,
-    answeredAt: timeFrom(fields.answeredAt),
-    endedAt,
-    durationMs: invitedAt === null ? null : Math.max(0, endedAt - invitedAt),
-    billsec: Math.ceil(talkMs / 1000),
-    billedSec: countFrom(fields.billedSec),
-    sipCode: countFrom(fields.sipCode),
-    disposition: dispositionFrom(fields.disposition),
-    reason: textFrom(fields.reason),
-    prefix: textFrom(s.prefix),
-    ratePerMin: microsFrom(s.ratePerMin),
-    connectFee: microsFrom(s.connectFee),
-    cost,
-    tax: exempt ? null : taxAmount,
-    total: microsFrom(fields.total) ?? microsFrom(cost + taxAmount) ?? 0,
-  };
+  return buildCdr(
+    decodeSeed(fields.static),
+    {
+      callId: fields.callId, switchId: fields.switchId, answeredAt: fields.answeredAt, endedAt, talkMs: fields.talkMs,
+      billedSec: fields.billedSec, sipCode: fields.sipCode, disposition: dispositionFrom(fields.disposition), reason: fields.reason,
+      cost: fields.cost, tax: fields.tax, total: fields.total,
+    },
+    context.accountId,
+  );
 }
 
 /** A CDR for a refused INVITE: nothing was charged, and no tax line appears. */
 export function cdrFromRejection(attempt: RejectedAttempt): Cdr {
-  const invitedAt = timeFrom(attempt.invitedAt);
-  const endedAt = timeFrom(attempt.endedAt) ?? invitedAt ?? 0;
-  return {
-    callId: textFrom(attempt.callId),
-    sipCallId: textFrom(attempt.sipCallId),
-    accountId: textFrom(attempt.accountId) || null,
-    switchId: textFrom(attempt.switchId),
-    from: textFrom(attempt.from),
-    to: textFrom(attempt.to),
-    srcIp: textFrom(attempt.srcIp),
-    invitedAt,
-    answeredAt: null,
-    endedAt,
-    durationMs: invitedAt === null ? null : Math.max(0, endedAt - invitedAt),
-    billsec: 0,
-    billedSec: 0,
-    sipCode: countFrom(attempt.sipCode),
-    disposition: 'rejected',
-    reason: textFrom(attempt.reason),
-    prefix: textFrom(attempt.prefix),
-    ratePerMin: microsFrom(attempt.ratePerMin),
-    connectFee: microsFrom(attempt.connectFee),
-    cost: 0,
-    tax: null,
-    total: 0,
-  };
+  const seed = attempt.seed as SeedFields;
+  const endedAt = timeFrom(attempt.endedAt) ?? timeFrom(seed.invitedAt) ?? 0;
+  return buildCdr(
+    { ...seed, taxExempt: true }, // nothing was charged: no tax line, whatever the account's exemption
+    {
+      callId: attempt.callId, switchId: attempt.switchId, answeredAt: null, endedAt, talkMs: 0, billedSec: 0,
+      sipCode: attempt.sipCode, disposition: 'rejected', reason: attempt.reason, cost: 0, tax: 0, total: 0,
+    },
+  );
 }
 
 // -------------------------------------------------------------------------------------------- rendering

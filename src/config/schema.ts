@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parsePpm, parseUsd } from '../rating/money.js';
+import { REJECT_REASONS, type RejectReason } from '../model/refusal.js';
 
 export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -26,17 +27,7 @@ const ppm = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const sipCode = z.coerce.number().int().min(400).max(699);
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 
-export const REJECT_REASONS = [
-  'unknown_account',
-  'no_rate',
-  'off_manual',
-  'off_funds',
-  'insufficient_funds',
-  'cps_exceeded',
-  'channel_limit',
-  'unavailable',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+export { REJECT_REASONS, type RejectReason };
 
 const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const webhookUrl = z.string().refine((v) => {

@@ -37,9 +37,11 @@
  * per account stream) together with the account. Events of one account may arrive out of order when
  * concurrency > 1 or after a retry; order them by `at` and `id`.
  */
+import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
+import type { ChangeKind, ChangeMessage } from '../redis/codecs/change-message.js';
 import Bottleneck from 'bottleneck';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { NotifyConfig, WebhookConfig } from '../config/schema.js';
 import { ID_PATTERN } from '../config/schema.js';
 import type { Redis } from '../redis/client.js';
@@ -52,7 +54,7 @@ export { signPayload, verifySignature } from './signature.js';
 /** The consumer group every dispatcher reads the events streams with. */
 export const NOTIFY_GROUP = 'notify';
 /** The change-channel message an event append publishes (see emitEvent in common.lua). */
-export const EVENT_MESSAGE_KIND = 'event';
+export const EVENT_MESSAGE_KIND: ChangeKind = 'event';
 const DEAD_LETTER_MAXLEN = 100_000;
 
 /** Global stream of events given up for a webhook. */
@@ -82,6 +84,8 @@ export interface DispatcherDeps {
   /** Accounts whose streams one scan step reads at once. Default 500. */
   scanChunk?: number;
   random?: () => number;
+  /** The instance's change bus; without one the dispatcher subscribes on its own. */
+  changes?: ChangeBus;
 }
 
 export interface DispatcherStats {
@@ -160,6 +164,7 @@ export function createDispatcher({
   maxInFlight = 1_000,
   scanChunk = 500,
   random = Math.random,
+  changes,
 }: DispatcherDeps) {
   if (!ID_PATTERN.test(consumerId)) throw new DispatcherStateError('consumerId must match [A-Za-z0-9_.-]{1,64}');
   const logger = rootLogger.child({ component: 'notify' });
@@ -176,7 +181,9 @@ export function createDispatcher({
   /** Accounts that had more to read when maxInFlight was reached. */
   const deferred = new Set<string>();
   let limiters = new Map<string, Bottleneck>();
-  let subscriber: Redis | undefined;
+  // the instance's one subscriber, shared with the directory and the registry; a dispatcher made alone has its own
+  let bus: ChangeBus | undefined;
+  let unlisten: (() => void) | undefined;
   let scanTimer: NodeJS.Timeout | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
   let scanning: Promise<void> | undefined;
@@ -515,27 +522,25 @@ export function createDispatcher({
     );
   }
 
-  function onMessage(message: string): void {
-    const sep = message.indexOf('|');
-    if (sep < 0 || message.slice(0, sep) !== EVENT_MESSAGE_KIND) return;
-    const accountId = message.slice(sep + 1);
-    if (!ID_PATTERN.test(accountId) || !running) return;
-    void wake(accountId, false);
+  function onMessage({ kind, id }: ChangeMessage): void {
+    if (kind !== EVENT_MESSAGE_KIND || !running) return;
+    void wake(id, false);
   }
 
   async function start(): Promise<void> {
     if (running) return;
     running = true;
     limiters = new Map();
-    const sub = redis.duplicate() as Redis;
-    sub.on('error', (err: Error) => noteError(err, 'webhook event subscriber error'));
+    const b = changes ?? createChangeBus({ redis, keys, logger });
+    const stopListening = b.listen(onMessage);
+    unlisten = stopListening;
     try {
-      await sub.connect();
-      await sub.subscribe(keys.changes, onMessage);
-      subscriber = sub;
+      await b.start();
+      bus = b;
     } catch (err) {
       running = false;
-      await sub.close().catch(() => {});
+      stopListening();
+      if (!changes) await b.stop();
       throw err;
     }
     scanTimer = setInterval(() => void scanOnce(), config.scanIntervalMs);
@@ -563,8 +568,10 @@ export function createDispatcher({
     if (heartbeatTimer) clearInterval(heartbeatTimer);
     scanTimer = heartbeatTimer = undefined;
     deferred.clear();
-    await subscriber?.close().catch(() => {});
-    subscriber = undefined;
+    unlisten?.();
+    unlisten = undefined;
+    if (!changes) await bus?.stop();
+    bus = undefined;
     for (const job of inFlight.values()) job.abort.abort();
     const stopping = [...limiters.values()].map((l) =>
       l.stop({ dropWaitingJobs: true, dropErrorMessage: 'webhook dispatcher stopped' }).catch(() => {}),

@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { Config } from '../config/index.js';
-import { unwrittenCommandDeadline } from './deadlines.js';
+import { createDeadlines, type Deadlines } from './deadlines.js';
 
 /**
  * One type for both deployments. Every command callgate sends exists on both, and every multi-key
@@ -41,6 +41,15 @@ const stallPolicies = new WeakMap<object, StallPolicy>();
 /** The stall policy of a connection made by connectRedis; none for clients made elsewhere. */
 export function stallPolicyOf(redis: Redis): StallPolicy | undefined {
   return stallPolicies.get(redis);
+}
+
+const connectionDeadlines = new WeakMap<object, Deadlines>();
+
+/** The deadlines of one client's work in flight: its own, made on first use, so no two clients share any. */
+export function deadlinesOf(redis: Redis): Deadlines {
+  let d = connectionDeadlines.get(redis);
+  if (!d) connectionDeadlines.set(redis, (d = createDeadlines()));
+  return d;
 }
 
 /**
@@ -87,7 +96,8 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
   // Every command gives up after operationTimeoutMs, also one queued while the connection is down: a call's
   // tick or finalize then fails fast (and is retried or journaled) instead of waiting for Redis to return.
   // (unwrittenCommandDeadline does what node-redis's `timeout` option does, at a fraction of its cost.)
-  const commandOptions = unwrittenCommandDeadline(config.redis.operationTimeoutMs);
+  const deadlines = createDeadlines();
+  const commandOptions = deadlines.unwrittenCommandDeadline(config.redis.operationTimeoutMs);
   const report = onError ?? (() => {});
   if (config.redis.clusterNodes.length > 0) {
     const cluster = createCluster({
@@ -95,6 +105,7 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
       defaults: { socket: { reconnectStrategy, connectTimeout: 2000 } },
       commandOptions,
     }) as unknown as RedisClusterType;
+    connectionDeadlines.set(cluster, deadlines);
     cluster.on('error', report);
     const rediscover = watchFailovers(cluster);
     stallPolicies.set(cluster, { timeoutMs: config.redis.operationTimeoutMs, onStall: (key) => rediscover(key) });
@@ -106,6 +117,7 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
     socket: { reconnectStrategy, connectTimeout: 2000 },
     commandOptions,
   }) as unknown as RedisClientType;
+  connectionDeadlines.set(client, deadlines);
   client.on('error', report);
   stallPolicies.set(client, { timeoutMs: config.redis.operationTimeoutMs, onStall: () => {} });
   await client.connect();

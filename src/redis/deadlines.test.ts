@@ -1,18 +1,24 @@
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { deadlinesInFlight, unwrittenCommandDeadline, withinDeadline } from './deadlines.js';
+import { createDeadlines, type Deadlines } from './deadlines.js';
+
+// each test watches its own deadlines: no state carries over from one test to the next
+let d: Deadlines;
+beforeEach(() => {
+  d = createDeadlines();
+});
 
 describe('unwrittenCommandDeadline', () => {
   it('hands out its signal through an object spread, as node-redis copies command options', () => {
-    const options = unwrittenCommandDeadline(1_000);
+    const options = d.unwrittenCommandDeadline(1_000);
     const copied = { ...options };
     expect(copied.abortSignal).toBeInstanceOf(AbortSignal);
     expect(copied.abortSignal.aborted).toBe(false);
   });
 
   it('gives the commands of one millisecond one signal, and later commands a new one', async () => {
-    const options = unwrittenCommandDeadline(1_000);
+    const options = d.unwrittenCommandDeadline(1_000);
     const first = options.abortSignal;
     const t0 = performance.now();
     let same = options.abortSignal;
@@ -25,7 +31,7 @@ describe('unwrittenCommandDeadline', () => {
 
   it('aborts a signal no sooner than timeoutMs after the last command it was handed to', async () => {
     const timeoutMs = 40;
-    const options = unwrittenCommandDeadline(timeoutMs);
+    const options = d.unwrittenCommandDeadline(timeoutMs);
     const signal = options.abortSignal;
     let lastHandedAt = performance.now();
     // keep handing out the same bucket for as long as the clock allows; each read is timed before it is
@@ -41,7 +47,7 @@ describe('unwrittenCommandDeadline', () => {
   });
 
   it('never hands out a signal that is already aborted', async () => {
-    const options = unwrittenCommandDeadline(10);
+    const options = d.unwrittenCommandDeadline(10);
     const signal = options.abortSignal;
     await once(signal, 'abort');
     expect(options.abortSignal.aborted).toBe(false);
@@ -49,21 +55,21 @@ describe('unwrittenCommandDeadline', () => {
 
   it('forgets a bucket whose commands were all written, long before its deadline, without aborting it', async () => {
     // start from no watched deadline (the buckets of the cases above expire within about a second)
-    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
-    expect(deadlinesInFlight()).toBe(0);
-    const options = unwrittenCommandDeadline(2_000); // the timer passes every 200 ms
+    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    expect(d.inFlight()).toBe(0);
+    const options = d.unwrittenCommandDeadline(2_000); // the timer passes every 200 ms
     const first = options.abortSignal;
     const listener = () => {};
     first.addEventListener('abort', listener, { once: true }); // node-redis, for a command not yet written
     await sleep(5);
     const second = options.abortSignal;
     expect(second).not.toBe(first);
-    expect(deadlinesInFlight()).toBe(2);
+    expect(d.inFlight()).toBe(2);
     await sleep(450);
-    expect(deadlinesInFlight()).toBe(2); // the first still has a command waiting; the second is handed out
+    expect(d.inFlight()).toBe(2); // the first still has a command waiting; the second is handed out
     first.removeEventListener('abort', listener); // node-redis, once it wrote the command
     await sleep(450);
-    expect(deadlinesInFlight()).toBe(1); // the second is still the current bucket
+    expect(d.inFlight()).toBe(1); // the second is still the current bucket
     expect(first.aborted).toBe(false);
   });
 
@@ -72,7 +78,7 @@ describe('unwrittenCommandDeadline', () => {
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
     try {
-      const options = unwrittenCommandDeadline(1_000);
+      const options = d.unwrittenCommandDeadline(1_000);
       const signal = options.abortSignal;
       for (let i = 0; i < 100; i++) signal.addEventListener('abort', () => {}, { once: true });
       await new Promise((resolve) => setImmediate(resolve));
@@ -85,13 +91,13 @@ describe('unwrittenCommandDeadline', () => {
 
 describe('withinDeadline', () => {
   it('settles as the work does when it is in time', async () => {
-    await expect(withinDeadline(1_000, async () => 7, () => new Error('late'))).resolves.toBe(7);
-    await expect(withinDeadline(1_000, async () => Promise.reject(new Error('no')), () => new Error('late'))).rejects.toThrow('no');
+    await expect(d.within(1_000, async () => 7, () => new Error('late'))).resolves.toBe(7);
+    await expect(d.within(1_000, async () => Promise.reject(new Error('no')), () => new Error('late'))).rejects.toThrow('no');
   });
 
   it('rejects with the timed-out error once the deadline has passed', async () => {
     const never = new Promise<never>(() => {});
-    await expect(withinDeadline(20, () => never, () => new Error('late'))).rejects.toThrow('late');
+    await expect(d.within(20, () => never, () => new Error('late'))).rejects.toThrow('late');
   });
 
   it('fails only the calls of a shared bucket that are still waiting, each no sooner than its timeout', async () => {
@@ -101,11 +107,11 @@ describe('withinDeadline', () => {
     const never = new Promise<never>(() => {});
     const started = performance.now();
     // issued within the same millisecond: one watched entry
-    const before = deadlinesInFlight();
-    const late = withinDeadline(timeoutMs, () => never, () => new Error('late 1'));
-    const inTime = withinDeadline(timeoutMs, () => answered, () => new Error('late 2'));
-    const late2 = withinDeadline(timeoutMs, () => never, () => new Error('late 3'));
-    if (performance.now() - started < 1) expect(deadlinesInFlight()).toBe(before + 1);
+    const before = d.inFlight();
+    const late = d.within(timeoutMs, () => never, () => new Error('late 1'));
+    const inTime = d.within(timeoutMs, () => answered, () => new Error('late 2'));
+    const late2 = d.within(timeoutMs, () => never, () => new Error('late 3'));
+    if (performance.now() - started < 1) expect(d.inFlight()).toBe(before + 1);
     release('ok');
     await expect(inTime).resolves.toBe('ok');
     await expect(late).rejects.toThrow('late 1');
@@ -114,35 +120,57 @@ describe('withinDeadline', () => {
   });
 
   it('forgets the calls that all settled long before their deadline', async () => {
-    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
-    expect(deadlinesInFlight()).toBe(0);
+    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    expect(d.inFlight()).toBe(0);
     // 2 s: the timer passes every 200 ms; the deadline is far away
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => withinDeadline(2_000, async () => i, () => new Error('late'))));
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => d.within(2_000, async () => i, () => new Error('late'))));
     expect(results[49]).toBe(49);
-    expect(deadlinesInFlight()).toBeGreaterThan(0);
+    expect(d.inFlight()).toBeGreaterThan(0);
     await sleep(450);
-    expect(deadlinesInFlight()).toBe(0);
+    expect(d.inFlight()).toBe(0);
   });
 
   it('a call that throws before returning a promise is failed with that error', async () => {
     const boom = () => {
       throw new Error('boom');
     };
-    await expect(withinDeadline(1_000, boom, () => new Error('late'))).rejects.toThrow('boom');
+    await expect(d.within(1_000, boom, () => new Error('late'))).rejects.toThrow('boom');
+  });
+
+  it('hands a value that arrives after the deadline to onLate, and only then', async () => {
+    let answer!: (v: number) => void;
+    const late: number[] = [];
+    const slow = d.within(20, () => new Promise<number>((r) => (answer = r)), () => new Error('late'), { onLate: (v) => late.push(v) });
+    await expect(slow).rejects.toThrow('late');
+    answer(5);
+    await Promise.resolve();
+    expect(late).toEqual([5]);
+    const quick: number[] = [];
+    await expect(d.within(1_000, async () => 6, () => new Error('late'), { onLate: (v) => quick.push(v) })).resolves.toBe(6);
+    expect(quick).toEqual([]);
+  });
+
+  it('keeps the deadlines of two owners apart', async () => {
+    const other = createDeadlines();
+    const never = new Promise<never>(() => {});
+    const pending = other.within(20, () => never, () => new Error('late'));
+    expect(other.inFlight()).toBe(1);
+    expect(d.inFlight()).toBe(0);
+    await expect(pending).rejects.toThrow('late');
   });
 
   it('with a long timeout, forgets a bucket as soon as its last call settles, not a tenth of the timeout later', async () => {
-    for (let i = 0; i < 300 && deadlinesInFlight() > 0; i++) await sleep(10);
-    expect(deadlinesInFlight()).toBe(0);
+    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    expect(d.inFlight()).toBe(0);
     let release!: () => void;
     const answered = new Promise<void>((resolve) => (release = resolve));
     // 60 s: the timer passes only every 6 s
-    const calls = Array.from({ length: 10 }, () => withinDeadline(60_000, () => answered, () => new Error('late')));
-    expect(deadlinesInFlight()).toBeGreaterThan(0);
+    const calls = Array.from({ length: 10 }, () => d.within(60_000, () => answered, () => new Error('late')));
+    expect(d.inFlight()).toBeGreaterThan(0);
     await sleep(5); // no call can join those buckets any more
     release();
     await Promise.all(calls);
-    expect(deadlinesInFlight()).toBe(0);
+    expect(d.inFlight()).toBe(0);
   });
 });
 

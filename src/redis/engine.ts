@@ -1,8 +1,9 @@
 import type { Redis } from './client.js';
 import type { Keys } from './keys.js';
 import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
-import { loadLuaScript, runScript, type LuaScript } from './script.js';
-import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './account-fields.js';
+import { loadLuaScript, runScript as runBareScript, type LuaScript, type ScriptCallOptions } from './script.js';
+import type { AccountStatus, Disposition, OffReason } from '../model/index.js';
+import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './codecs/account-hash.js';
 
 /** Every script callgate runs, with the number of keys its file name declares. */
 export const SCRIPTS = {
@@ -17,15 +18,13 @@ export const SCRIPTS = {
   accountView: loadLuaScript('account-view', 2),
 } satisfies Record<string, LuaScript>;
 
-export type OffReason = 'depleted' | 'credit_limit' | 'manual';
-export type AccountStatus = 'on' | 'off';
 
 export interface AdmitRequest {
   accountId: string;
   callId: string;
   reservation: number;
-  /** Fields of the eventual CDR known at INVITE time, stored with the call so a sweeper can write it. */
-  staticCdr: string;
+  /** The call's CDR seed as its codec encodes it (encodeSeed), stored with the call so a sweeper can write its CDR. */
+  seed: string;
 }
 export type AdmitResult =
   | { outcome: 'admitted'; redisNowMs: number; leaseExpiryMs: number; availableAfter: number }
@@ -51,8 +50,6 @@ export type TickResult =
   | { outcome: 'reserved' | 'short'; held: number; balance: number; leaseExpiryMs: number }
   | { outcome: 'off'; offReason: OffReason; balance: number }
   | { outcome: 'gone' };
-
-export type Disposition = 'answered' | 'unanswered' | 'cancelled' | 'failed' | 'busy' | 'torn_down' | 'orphaned';
 
 export interface FinalizeRequest {
   accountId: string;
@@ -105,27 +102,30 @@ export interface EngineDeps {
   keys: Keys;
   switchId: string;
   leaseTtlMs: number;
+  /** Called with every script call's latency, answered or failed: the composition root feeds its histogram. */
+  observeScript?: (script: string, seconds: number) => void;
 }
 
 /**
  * Typed wrappers of the engine's scripts. They encode arguments and decode replies, nothing more: every
  * decision is taken inside the atomic script.
  */
-export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) {
+export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript }: EngineDeps) {
   const channel = keys.changes;
 
-  async function admitCall(req: AdmitRequest): Promise<AdmitResult> {
-    const a = req.accountId;
-    const r = asArray(
-      'admit',
-      await runScript(redis, SCRIPTS.admit, [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a)], [
-        req.callId,
-        switchId,
-        req.reservation,
-        leaseTtlMs,
-        req.staticCdr,
-      ]),
-    );
+  const runScript = observeScript
+    ? async (r: Redis, script: LuaScript, k: string[], args: (string | number)[], options?: ScriptCallOptions): Promise<unknown> => {
+      const started = performance.now();
+      try {
+        return await runBareScript(r, script, k, args, options);
+      } finally {
+        observeScript(script.name, (performance.now() - started) / 1000);
+      }
+    }
+    : runBareScript;
+
+  function decodeAdmit(reply: unknown): AdmitResult {
+    const r = asArray('admit', reply);
     switch (r[0] as ScriptCode) {
       case ScriptCode.Ok:
         return { outcome: 'admitted', redisNowMs: num(r[1]), leaseExpiryMs: num(r[2]), availableAfter: num(r[3]) };
@@ -144,6 +144,27 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs }: EngineDeps) 
       default:
         throw new UnexpectedScriptReplyError('admit', r);
     }
+  }
+
+  /**
+   * `timeoutMs` is admission's own bound, shorter than the connection's; `onLateAdmit` receives a call that
+   * was admitted after the caller had already been told it failed, for admission to release it.
+   */
+  async function admitCall(req: AdmitRequest, options: { timeoutMs?: number; onLateAdmit?: (r: AdmitResult) => void } = {}): Promise<AdmitResult> {
+    const a = req.accountId;
+    const { onLateAdmit } = options;
+    const reply = await runScript(
+      redis,
+      SCRIPTS.admit,
+      [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a)],
+      [req.callId, switchId, req.reservation, leaseTtlMs, req.seed],
+      {
+        ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+        ...(onLateAdmit ? { onLate: (late: unknown) => { try { onLateAdmit(decodeAdmit(late)); } catch { // an unreadable late reply: the sweeper releases whatever it holds
+        } } } : {}),
+      },
+    );
+    return decodeAdmit(reply);
   }
 
   async function tickCall(req: TickRequest): Promise<TickResult> {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { stallPolicyOf, type Redis } from './client.js';
-import { withinDeadline } from './deadlines.js';
+import { deadlinesOf, stallPolicyOf, type Redis } from './client.js';
 
 const LUA_DIR = new URL('./lua/', import.meta.url);
 const INCLUDE = /^--- @include "([a-z0-9-]+)"\s*$/gm;
@@ -34,14 +33,28 @@ export class ScriptTimeoutError extends Error {
   override readonly name = 'ScriptTimeoutError';
 }
 
-/** Bounds a script by its connection's operation deadline (connectRedis); a miss is reported as a stall. */
-function withinStallPolicy<T>(redis: Redis, key: string, script: LuaScript, run: () => Promise<T>): Promise<T> {
+/** How long one script call may take, and what to do with an answer that comes after that. */
+export interface ScriptCallOptions {
+  /** Overrides the connection's operation deadline for this call (admission's own, shorter bound). */
+  timeoutMs?: number;
+  /** Receives a reply that arrived after the call had already failed for its deadline. */
+  onLate?: (reply: unknown) => void;
+}
+
+/** Bounds a script by its own or its connection's deadline (connectRedis); a miss is reported as a stall. */
+function withinStallPolicy(redis: Redis, key: string, script: LuaScript, run: () => Promise<unknown>, options: ScriptCallOptions): Promise<unknown> {
   const policy = stallPolicyOf(redis);
-  if (!policy) return run();
-  return withinDeadline(policy.timeoutMs, run, () => {
-    policy.onStall(key);
-    return new ScriptTimeoutError(`${script.name} got no answer from Redis within ${policy.timeoutMs} ms`);
-  });
+  const timeoutMs = options.timeoutMs ?? policy?.timeoutMs;
+  if (timeoutMs === undefined) return run();
+  return deadlinesOf(redis).within(
+    timeoutMs,
+    run,
+    () => {
+      policy?.onStall(key);
+      return new ScriptTimeoutError(`${script.name} got no answer from Redis within ${timeoutMs} ms`);
+    },
+    options.onLate ? { onLate: options.onLate } : undefined,
+  );
 }
 
 /**
@@ -49,17 +62,23 @@ function withinStallPolicy<T>(redis: Redis, key: string, script: LuaScript, run:
  * new cluster node). The first key routes the call on a cluster. On a connection made by connectRedis the
  * call is bounded by redis.operationTimeoutMs, whether or not the command was already written.
  */
-export async function runScript(redis: Redis, script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+export async function runScript(
+  redis: Redis,
+  script: LuaScript,
+  keys: string[],
+  args: (string | number)[],
+  options: ScriptCallOptions = {},
+): Promise<unknown> {
   if (keys.length !== script.numberOfKeys) {
     throw new ScriptKeysError(`${script.name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   }
-  const options = { keys, arguments: args.map(String) };
+  const command = { keys, arguments: args.map(String) };
   return withinStallPolicy(redis, keys[0] ?? '', script, async () => {
     try {
-      return await redis.evalSha(script.sha1, options);
+      return await redis.evalSha(script.sha1, command);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(script.source, options);
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return redis.eval(script.source, command);
       throw err;
     }
-  });
+  }, options);
 }

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js';
 import { createRootLogger, type Logger } from '../logger.js';
 import { connectRedis, type RedisConnection } from '../redis/client.js';
 import { createKeys } from '../redis/keys.js';
+import { createChangeBus } from '../redis/change-bus.js';
 import { createEngine } from '../redis/engine.js';
 import { createDirectory } from '../admission/directory.js';
 import { createAdmission } from '../admission/admit.js';
@@ -12,7 +13,7 @@ import { createSweeper } from '../calls/sweeper.js';
 import { createUsageJournal } from '../calls/journal.js';
 import { createCdrFiles } from '../cdr/files.js';
 import { createCdrWriter } from '../cdr/writer.js';
-import { createMetrics } from '../admin/metrics.js';
+import { createMetrics } from '../metrics/metrics.js';
 import { createDispatcher } from '../notify/dispatcher.js';
 import { checkAdminBind, createAdminServer, listenAdmin } from '../admin/server.js';
 import { admissionControl, sipErrorHandler } from './middleware.js';
@@ -27,9 +28,14 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   checkAdminBind(config.admin); // a refused admin address fails the start before anything is opened
   const conn: RedisConnection = await connectRedis(config, (err) => logger.warn({ err: err.message }, 'redis client error'));
   const keys = createKeys(config.redis.keyPrefix);
-  const engine = createEngine({ redis: conn.redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs });
   const metrics = createMetrics();
-  const directory = createDirectory({ redis: conn.redis, keys, logger, trustedPeers: config.identification.trustedPeers });
+  const engine = createEngine({
+    redis: conn.redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
+    observeScript: (script, seconds) => metrics.scriptSeconds.labels(script).observe(seconds),
+  });
+  // the instance's one subscriber on the change channel, shared by the directory, the registry and the dispatcher
+  const changes = createChangeBus({ redis: conn.redis, keys, logger });
+  const directory = createDirectory({ redis: conn.redis, keys, logger, trustedPeers: config.identification.trustedPeers, changes });
   await directory.start();
   const files = createCdrFiles({ dir: config.cdr.dir, switchId: config.switchId, logger });
   const cdrWriter = createCdrWriter({
@@ -40,7 +46,9 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
   for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
   const registry = createCallRegistry();
-  directory.onAccountSignal((signal) => void registry.handleSignal(signal));
+  changes.listen(({ kind, id }) => {
+    if (kind === 'off' || kind === 'funds') void registry.handleSignal({ kind, accountId: id });
+  });
   const sweeper = createSweeper({
     redis: conn.redis, keys, engine, logger, accountIds: () => directory.accountIds(), intervalMs: config.sweeper.intervalMs,
     resumeGraceMs: config.billing.leaseTtlMs,
@@ -51,10 +59,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   });
   sweeper.start();
 
-  const admitInvite = createAdmission({
-    config, directory, engine, logger,
-    observe: (_outcome, seconds) => metrics.scriptSeconds.labels('admit').observe(seconds),
-  });
+  const admitInvite = createAdmission({ config, directory, engine, logger });
   let draining = false;
   const srf = new Srf();
   srf.use(
@@ -69,6 +74,12 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
     session: {
       engine, config, logger, journal,
       onFinalized: (accountId, entryId) => cdrWriter.submit(accountId, [entryId]),
+      // every end of every call is counted here, once, under the labels CALL_END_RULES gives it
+      onEnded: (_end, outcome) => {
+        metrics.callsEnded.labels(outcome.disposition).inc();
+        if (outcome.teardown) metrics.teardowns.labels(outcome.teardown).inc();
+      },
+      onTick: (outcome) => metrics.ticks.labels(outcome).inc(),
     },
   });
   srf.invite(((req: SrfRequest, res: SrfResponse) => {
@@ -109,6 +120,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
     await cdrWriter.stop();
     await journal.close();
     await directory.stop();
+    await changes.stop();
     await conn.close();
     throw err;
   });
@@ -118,7 +130,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   // --- webhook notifications (src/notify): started only when webhooks are configured; until then events wait in Redis ---
   const dispatcher = config.notify.webhooks.length > 0
     ? createDispatcher({
-      redis: conn.redis, keys, config: config.notify, logger, metrics, accountIds: () => directory.accountIds(), consumerId: config.switchId,
+      redis: conn.redis, keys, config: config.notify, logger, metrics, accountIds: () => directory.accountIds(), consumerId: config.switchId, changes,
     })
     : undefined;
   // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
@@ -143,7 +155,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
       while (registry.size() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       if (registry.size() > 0) {
         logger.warn({ calls: registry.size() }, 'drain timeout: ending the remaining calls');
-        await registry.hangUpAll({ kind: 'shutdown' }, { cause: 503, text: 'Switch shutting down' });
+        await registry.hangUpAll({ kind: 'shutdown' });
       }
       await admin.close();
       await sweeper.stop();
@@ -151,6 +163,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
       await journal.close();
       await dispatcher?.stop(); // notify: unacknowledged events stay in Redis
       await directory.stop();
+      await changes.stop();
       if (connected) srf.disconnect();
       await conn.close();
     },

@@ -1,6 +1,6 @@
 import Srf from 'drachtio-srf';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../admin/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { CallRegistry } from '../calls/registry.js';
 import { CallSession, type CallEnd, type SessionDeps } from '../calls/session.js';
 import { uacFailureStatus, type SrfDialog, type SrfRequest, type SrfResponse } from './srf-augment.js';
@@ -47,13 +47,13 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
     const session = new CallSession(call, {
       ...sessionDeps,
       hangup: async ({ cause, text }) => {
-        metrics?.teardowns.labels(cause === 402 ? 'funds' : cause === 403 ? 'account_off' : 'lease_lost').inc();
         const headers = { Reason: `SIP;cause=${cause};text="${text}"` };
         if (legs) {
           legs.uas.destroy({ headers });
           legs.uac.destroy({ headers });
         } else if (!res.finalResponseSent) {
-          res.send(cause === 402 ? 402 : 503, { headers });
+          // before answer the cause is the final response itself: the CDR's SIP code is this one (CALL_END_RULES)
+          res.send(cause, { headers });
         }
       },
       onClosed: (s) => {
@@ -63,10 +63,7 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
     });
     registry.add(session);
     metrics?.liveCalls.set(registry.size());
-    const end = (e: CallEnd) => {
-      metrics?.callsEnded.labels(e.kind).inc();
-      return session.end(e);
-    };
+    const end = (e: CallEnd) => session.end(e);
 
     let lastStatus = 503;
     for (const route of routeUris) {

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../admin/metrics.js';
-import { clip, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { seedOf, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
+import type { CdrSeed } from '../model/index.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
 import { asyncMiddleware, type SipErrorHandler, type SipMiddleware, type SrfRequest, type SrfResponse } from './srf-augment.js';
@@ -64,19 +65,15 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
   const { config, logger, metrics } = deps;
   const unavailable = createRejections(config.sip)('unavailable');
 
-  function rejectInvite(res: SrfResponse, rejection: AdmissionRejection, facts: InviteFacts, callId: string, accountId: string | null): void {
+  function rejectInvite(res: SrfResponse, rejection: AdmissionRejection, callId: string, seed: CdrSeed): void {
     const headers: Record<string, string> = { Reason: rejection.reasonHeader };
     if (rejection.retryAfterSeconds !== undefined) headers['Retry-After'] = String(rejection.retryAfterSeconds);
     if (!res.finalResponseSent) res.send(rejection.sipStatus, { headers });
     metrics?.invites.labels('rejected', rejection.reason).inc();
     if (config.cdr.recordRejected) {
-      deps.recordRejection?.({
-        callId, sipCallId: clip(facts.sipCallId), accountId, from: clip(facts.fromUser), to: clip(facts.ruriUser),
-        srcIp: clip(facts.sourceIp), invitedAt: facts.receivedAt, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason,
-        switchId: config.switchId,
-      });
+      deps.recordRejection?.({ callId, switchId: config.switchId, seed, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason });
     }
-    logger.debug({ callId, accountId, reason: rejection.reason, sipStatus: rejection.sipStatus }, 'INVITE refused');
+    logger.debug({ callId, accountId: seed.accountId, reason: rejection.reason, sipStatus: rejection.sipStatus }, 'INVITE refused');
   }
 
   return asyncMiddleware(async (req, res, next) => {
@@ -84,13 +81,13 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     const started = performance.now();
     const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
     if (deps.isDraining?.()) {
-      rejectInvite(res, unavailable, facts, randomUUID(), null);
+      rejectInvite(res, unavailable, randomUUID(), seedOf(facts));
       return;
     }
     const decision = await deps.admitInvite(facts);
     metrics?.admissionSeconds.observe((performance.now() - started) / 1000);
     if (!decision.admitted) {
-      rejectInvite(res, decision.rejection, facts, decision.callId, decision.accountId);
+      rejectInvite(res, decision.rejection, decision.callId, decision.seed);
       return;
     }
     metrics?.invites.labels('admitted', 'none').inc();

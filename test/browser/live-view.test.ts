@@ -18,9 +18,9 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { createPrng } from '../helpers/prng.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
-import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
+import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createEngine, type Engine } from '../../src/redis/engine.js';
-import type { StaticCdr } from '../../src/cdr/builder.js';
+import type { AdmittedSeed } from '../../src/model/index.js';
 import type { RejectReason } from '../../src/config/schema.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
 
@@ -120,7 +120,7 @@ interface PageRow {
   burn: string;
 }
 
-function staticCdr(accountId: string, invitedAt: number): StaticCdr {
+function staticCdr(accountId: string, invitedAt: number): AdmittedSeed {
   return {
     sipCallId: `sip-${accountId}-${invitedAt}-${Math.random().toString(36).slice(2, 8)}`, accountId, from: '15551230000',
     to: '442071234567', srcIp: '192.0.2.10', invitedAt, prefix: '44', ratePerMin: 20_000, connectFee: 50_000,
@@ -189,7 +189,7 @@ describeBrowser('live view in headless chromium', () => {
     const admit = async (engine: Engine, accountId: string, n: number, commit = 0) => {
       for (let k = 0; k < n; k++) {
         const callId = `${accountId}-${engine === other ? 'e' : 'w'}-${k}`;
-        const r = await engine.admitCall({ accountId, callId, reservation: 60_000, staticCdr: JSON.stringify(staticCdr(accountId, clock - 500 * (k + 1))) });
+        const r = await engine.admitCall({ accountId, callId, reservation: 60_000, seed: JSON.stringify(staticCdr(accountId, clock - 500 * (k + 1))) });
         expect(r.outcome, `${accountId} call ${k}`).toBe('admitted');
         if (commit > 0) {
           const t = await engine.tickCall({

@@ -21,7 +21,7 @@ import { loadConfig, type Config } from '../../src/config/index.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys, type Keys } from '../../src/redis/keys.js';
 import { createEngine } from '../../src/redis/engine.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 
 export * from '../helpers/sip-stack.js';

@@ -25,7 +25,7 @@ import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys } from '../../src/redis/keys.js';
 import { createEngine, type Engine, type FinalizeRequest } from '../../src/redis/engine.js';
 import { createSweeper } from '../../src/calls/sweeper.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -142,7 +142,7 @@ describe('fault: Redis Cluster master failover under load', () => {
     }
 
     async function admit(callId: string) {
-      return engine.admitCall({ accountId: ACCOUNT, callId, reservation: RESERVATION, staticCdr: JSON.stringify({ accountId: ACCOUNT, to: '4420' }) });
+      return engine.admitCall({ accountId: ACCOUNT, callId, reservation: RESERVATION, seed: JSON.stringify({ accountId: ACCOUNT, to: '4420' }) });
     }
 
     const calls = new Set<Promise<void>>();

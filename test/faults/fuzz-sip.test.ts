@@ -11,7 +11,7 @@ import { createAccountService } from '../../src/accounts/service.js';
 import { createDirectory } from '../../src/admission/directory.js';
 import { createAdmission } from '../../src/admission/admit.js';
 import { userOf } from '../../src/sip/middleware.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import type { Redis } from '../../src/redis/client.js';
 
 const CASES = 10_000;
@@ -75,7 +75,7 @@ describeOnRedis('fuzz: hostile SIP values', (ctx) => {
         if (decision.admitted) {
           const { call } = decision;
           // whatever arrived, what is stored is bounded and parses back
-          expect(JSON.stringify(call.staticCdr).length).toBeLessThan(2_000);
+          expect(JSON.stringify(call.seed).length).toBeLessThan(2_000);
           expect(call.destination).toMatch(/^\+?\d+/);
           admitted.push({ accountId: call.account.id, callId: call.callId });
         }

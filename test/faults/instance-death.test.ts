@@ -25,7 +25,7 @@ import { createEngine } from '../../src/redis/engine.js';
 import { createAccountService } from '../../src/accounts/service.js';
 import { createSweeper } from '../../src/calls/sweeper.js';
 import { createUsageJournal } from '../../src/calls/journal.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 
 const logger = pino({ level: 'silent' });
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

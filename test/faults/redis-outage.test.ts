@@ -24,7 +24,7 @@ import { createSweeper } from '../../src/calls/sweeper.js';
 import { createUsageJournal } from '../../src/calls/journal.js';
 import { createBridge } from '../../src/sip/bridge.js';
 import type { SrfRequest, SrfResponse } from '../../src/sip/srf-augment.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 
 const logger = pino({ level: 'silent' });
 

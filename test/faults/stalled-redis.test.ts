@@ -147,7 +147,7 @@ describe('fault: Redis frozen (connections open, no answers)', () => {
     const engine = createEngine({ redis: conn.redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs });
     await engine.putAccount('acme', { type: 'prepaid', creditLimit: 0, channels: 1_000, cps: 100_000, burst: 100_000, lowBalanceThreshold: 0 }, {}, 'create');
     await engine.applyFunds('acme', 'seed', 1_000_000_000, 1_000_000);
-    const admit = () => engine.admitCall({ accountId: 'acme', callId: randomUUID(), reservation: 1_000, staticCdr: '{}' });
+    const admit = () => engine.admitCall({ accountId: 'acme', callId: randomUUID(), reservation: 1_000, seed: '{}' });
     expect((await admit()).outcome).toBe('admitted');
 
     const frozenAt = performance.now();

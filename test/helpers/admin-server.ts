@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { createMetrics } from '../../src/admin/metrics.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import { createAdminServer, listenAdmin, type AdminServerDeps } from '../../src/admin/server.js';
 import type { TestContext } from './context.js';
 

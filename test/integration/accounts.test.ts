@@ -12,7 +12,7 @@ import {
   type CatalogEntry,
 } from '../../src/accounts/index.js';
 import { deserializeRateDeck } from '../../src/rating/deck.js';
-import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/account-fields.js';
+import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/codecs/account-hash.js';
 
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
@@ -405,7 +405,7 @@ describeOnRedis('accounts service', (ctx) => {
     const id = uniq('lim');
     await svc().putAccount(id, { ...prepaidInput, channels: '1', cps: '100' }, { mode: 'create' });
     await svc().applyFunds(id, '10', uniq('p'));
-    const admit = (callId: string) => c.engine.admitCall({ accountId: id, callId, reservation: 1000, staticCdr: '{}' });
+    const admit = (callId: string) => c.engine.admitCall({ accountId: id, callId, reservation: 1000, seed: '{}' });
     expect((await admit('c1')).outcome).toBe('admitted');
     expect(await admit('c2')).toMatchObject({ outcome: 'channel_limit', inUse: 1 });
 

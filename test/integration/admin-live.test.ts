@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { describeOnRedis } from '../helpers/context.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
-import type { StaticCdr } from '../../src/cdr/builder.js';
+import type { AdmittedSeed } from '../../src/model/index.js';
 import { REJECT_REASONS } from '../../src/config/schema.js';
-import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
+import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import {
   LIVE_MAX_ACCOUNTS,
   REJECT_REASON_LABELS,
@@ -29,7 +29,7 @@ const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8
 
 const base: AccountInput = { type: 'prepaid', name: 'Live Co', channels: 4, cps: '5', billingCountry: 'US', deckId: 'std', ips: ['192.0.2.10'] };
 
-function staticCdr(accountId: string, invitedAt: number): StaticCdr {
+function staticCdr(accountId: string, invitedAt: number): AdmittedSeed {
   return {
     sipCallId: `sip-${uniq('c')}`, accountId, from: '15551230000', to: '442071234567', srcIp: '192.0.2.10', invitedAt,
     prefix: '44', ratePerMin: 20_000, connectFee: 50_000, firstIncrement: 60, nextIncrement: 60, taxExempt: false,
@@ -203,7 +203,7 @@ describeOnRedis('admin API: live view', (ctx) => {
       { engine: c.engine, accountId: post, callId: uniq('k'), invitedAt: clock - 3_000 },
     ];
     for (const x of calls) {
-      const r = await x.engine.admitCall({ accountId: x.accountId, callId: x.callId, reservation: 60_000, staticCdr: JSON.stringify(staticCdr(x.accountId, x.invitedAt)) });
+      const r = await x.engine.admitCall({ accountId: x.accountId, callId: x.callId, reservation: 60_000, seed: JSON.stringify(staticCdr(x.accountId, x.invitedAt)) });
       expect(r.outcome).toBe('admitted');
     }
     // one answered minute on each of two accounts: moves the balance and feeds the burn rate

@@ -16,17 +16,17 @@ import {
   type AccountService,
 } from '../../src/accounts/index.js';
 import type { AdmittedCall } from '../../src/admission/admit.js';
-import type { StaticCdr } from '../../src/cdr/builder.js';
+import type { AdmittedSeed } from '../../src/model/index.js';
 import { createDirectory, type CatalogEntry } from '../../src/admission/directory.js';
 import { createCallRegistry } from '../../src/calls/registry.js';
 import { CallSession } from '../../src/calls/session.js';
 import type { CdrWriterStats } from '../../src/cdr/writer.js';
-import { createMetrics } from '../../src/admin/metrics.js';
+import { createMetrics } from '../../src/metrics/metrics.js';
 import { AdminBindError } from '../../src/admin/errors.js';
 import { MIB, checkAdminBind, createAdminServer, listenAdmin, type AdminServerDeps } from '../../src/admin/server.js';
 import { connectRedis } from '../../src/redis/client.js';
 import { createEngine } from '../../src/redis/engine.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import type { Redis } from '../../src/redis/client.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
 
@@ -115,7 +115,7 @@ async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000
   }
 }
 
-function staticCdr(accountId: string, over: Partial<StaticCdr> = {}): StaticCdr {
+function staticCdr(accountId: string, over: Partial<AdmittedSeed> = {}): AdmittedSeed {
   return {
     sipCallId: `sip-${uniq('c')}`,
     accountId,
@@ -414,7 +414,7 @@ describeOnRedis('admin API', (ctx) => {
   it('PUT /v1/accounts/:id/limits takes effect on the very next admit', async () => {
     const c = ctx();
     const id = await createAccount({ channels: 1, cps: 100 }, '10');
-    const admit = (callId: string) => c.engine.admitCall({ accountId: id, callId, reservation: 1000, staticCdr: JSON.stringify(staticCdr(id)) });
+    const admit = (callId: string) => c.engine.admitCall({ accountId: id, callId, reservation: 1000, seed: JSON.stringify(staticCdr(id)) });
     expect((await admit('c1')).outcome).toBe('admitted');
     expect(await admit('c2')).toMatchObject({ outcome: 'channel_limit', inUse: 1 });
 
@@ -461,10 +461,10 @@ describeOnRedis('admin API', (ctx) => {
       for (let i = 0; i < 2; i++) {
         const callId = uniq('live');
         const cdr = staticCdr(id);
-        const admitted = await c.engine.admitCall({ accountId: id, callId, reservation: 60_000, staticCdr: JSON.stringify(cdr) });
+        const admitted = await c.engine.admitCall({ accountId: id, callId, reservation: 60_000, seed: JSON.stringify(cdr) });
         expect(admitted.outcome).toBe('admitted');
         const call: AdmittedCall = {
-          callId, account: entry, destination: cdr.to, rate: RATE_44, reservation: 60_000, staticCdr: cdr,
+          callId, account: entry, destination: cdr.to, rate: RATE_44, reservation: 60_000, seed: cdr,
           leaseExpiryMs: admitted.outcome === 'admitted' ? admitted.leaseExpiryMs : 0,
         };
         const session = new CallSession(call, {
@@ -635,15 +635,15 @@ describeOnRedis('admin API', (ctx) => {
     const id = await createAccount({}, '20');
     const cdrs = [staticCdr(id, { from: '15550000001' }), staticCdr(id, { from: '15550000002' }), staticCdr(id, { from: '15550000003' })];
     const ids = [uniq('own'), uniq('own'), uniq('oth')];
-    expect((await c.engine.admitCall({ accountId: id, callId: ids[0]!, reservation: 60_000, staticCdr: JSON.stringify(cdrs[0]) })).outcome).toBe('admitted');
-    expect((await c.engine.admitCall({ accountId: id, callId: ids[1]!, reservation: 60_000, staticCdr: JSON.stringify(cdrs[1]) })).outcome).toBe('admitted');
-    expect((await other.admitCall({ accountId: id, callId: ids[2]!, reservation: 60_000, staticCdr: JSON.stringify(cdrs[2]) })).outcome).toBe('admitted');
+    expect((await c.engine.admitCall({ accountId: id, callId: ids[0]!, reservation: 60_000, seed: JSON.stringify(cdrs[0]) })).outcome).toBe('admitted');
+    expect((await c.engine.admitCall({ accountId: id, callId: ids[1]!, reservation: 60_000, seed: JSON.stringify(cdrs[1]) })).outcome).toBe('admitted');
+    expect((await other.admitCall({ accountId: id, callId: ids[2]!, reservation: 60_000, seed: JSON.stringify(cdrs[2]) })).outcome).toBe('admitted');
     // this instance's registry knows its own calls
     const entry: CatalogEntry = { id, type: 'prepaid', ips: ['192.0.2.10'], techPrefix: null, deckId: 'std', taxExempt: false };
     const sessions = [0, 1].map(
       (i) =>
         new CallSession(
-          { callId: ids[i]!, account: entry, destination: cdrs[i]!.to, rate: RATE_44, reservation: 60_000, staticCdr: cdrs[i]!, leaseExpiryMs: 0 },
+          { callId: ids[i]!, account: entry, destination: cdrs[i]!.to, rate: RATE_44, reservation: 60_000, seed: cdrs[i]!, leaseExpiryMs: 0 },
           { engine: c.engine, config: c.config, logger, hangup: () => {}, onFinalized: () => {}, onClosed: (s) => registry.remove(s) },
         ),
     );
@@ -718,7 +718,7 @@ describeOnRedis('admin API', (ctx) => {
       { engine: other, callId: uniq('u'), invitedAt: now - 2_000 },
     ];
     for (const x of calls) {
-      const r = await x.engine.admitCall({ accountId: id, callId: x.callId, reservation: 60_000, staticCdr: JSON.stringify(staticCdr(id, { invitedAt: x.invitedAt })) });
+      const r = await x.engine.admitCall({ accountId: id, callId: x.callId, reservation: 60_000, seed: JSON.stringify(staticCdr(id, { invitedAt: x.invitedAt })) });
       expect(r.outcome).toBe('admitted');
     }
     // one answered minute: commits 0.07 (0.05 connect fee + 0.02) and feeds the burn rate

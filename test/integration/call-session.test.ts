@@ -13,7 +13,7 @@ import { createCallRegistry } from '../../src/calls/registry.js';
 import { createBridge } from '../../src/sip/bridge.js';
 import type { SrfRequest, SrfResponse } from '../../src/sip/srf-augment.js';
 import { buildRateDeck } from '../../src/rating/deck.js';
-import { decodeAccountHash } from '../../src/redis/account-fields.js';
+import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 
 const logger = pino({ level: 'silent' });
 const deck = buildRateDeck('d', [{ prefix: '44', ratePerMinMicros: 600_000, firstIncrement: 1, nextIncrement: 1, connectFeeMicros: 0 }]);
@@ -219,7 +219,7 @@ describeOnRedis('call session: every path ends in exactly one finalize', (ctx) =
     const t = await setup(ctx(), 10_000_000);
     await (await t.place(answerAfter(5))).done;
     const { uas, uac } = t.legs();
-    await t.registry.hangUpAll({ kind: 'shutdown' }, { cause: 503, text: 'Switch shutting down' });
+    await t.registry.hangUpAll({ kind: 'shutdown' });
     expect(uas.destroyed).toHaveLength(1);
     expect(uac.destroyed).toHaveLength(1);
     expect(t.finalizes).toEqual(['answered']);

@@ -157,7 +157,11 @@ describe('CDR files', () => {
 
   it('writes a rejected attempt once across the retry of a batch that failed on another day', async () => {
     const rejected = cdrFromRejection({
-      callId: 'r1', sipCallId: 's', accountId: null, from: 'f', to: 't', srcIp: '192.0.2.1', invitedAt: DAY1, endedAt: DAY1, sipCode: 403, reason: 'unknown_account', switchId: 'sw1',
+      callId: 'r1', switchId: 'sw1', endedAt: DAY1, sipCode: 403, reason: 'unknown_account',
+      seed: {
+        sipCallId: 's', accountId: null, from: 'f', to: 't', srcIp: '192.0.2.1', invitedAt: DAY1,
+        prefix: '', ratePerMin: null, connectFee: null, firstIncrement: null, nextIncrement: null, taxExempt: false,
+      },
     });
     const blocker = join(dir, '2024-03-02');
     await writeFile(blocker, 'not a directory');

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it, vi } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
-import { cdrDay, cdrFromStreamEntry, CSV_HEADER, type StaticCdr } from '../../src/cdr/builder.js';
+import { cdrDay, cdrFromStreamEntry, CSV_HEADER } from '../../src/cdr/builder.js';
+import type { AdmittedSeed } from '../../src/model/index.js';
 import { createCdrFiles, type CdrFiles } from '../../src/cdr/files.js';
 import { CdrFlushError, createCdrWriter, type CdrWriter, type CdrWriterOptions } from '../../src/cdr/writer.js';
 import { createEngine, type Engine } from '../../src/redis/engine.js';
 import type { Redis } from '../../src/redis/client.js';
-import type { AccountLimits } from '../../src/redis/account-fields.js';
+import type { AccountLimits } from '../../src/redis/codecs/account-hash.js';
 
 const T0 = Date.UTC(2024, 2, 1, 12, 0, 0, 0); // 2024-03-01T12:00:00.000Z
 const DAY = '2024-03-01';
@@ -28,7 +29,7 @@ async function account(c: TestContext): Promise<string> {
 
 interface CallSpec {
   callId?: string;
-  staticCdr?: Partial<StaticCdr>;
+  staticCdr?: Partial<AdmittedSeed>;
   answeredAt?: number;
   endedAt: number;
   talkMs?: number;
@@ -43,7 +44,7 @@ interface CallSpec {
 /** Admits and finalizes one call as the owner would; returns its CDR stream entry id. */
 async function call(engine: Engine, accountId: string, spec: CallSpec): Promise<{ callId: string; entryId: string }> {
   const callId = spec.callId ?? uniq('call');
-  const staticCdr: StaticCdr = {
+  const staticCdr: AdmittedSeed = {
     sipCallId: `${callId}@198.51.100.7`,
     accountId,
     from: 'sip:+15551230000@198.51.100.7',
@@ -58,7 +59,7 @@ async function call(engine: Engine, accountId: string, spec: CallSpec): Promise<
     taxExempt: false,
     ...spec.staticCdr,
   };
-  const admitted = await engine.admitCall({ accountId, callId, reservation: 60_000, staticCdr: JSON.stringify(staticCdr) });
+  const admitted = await engine.admitCall({ accountId, callId, reservation: 60_000, seed: JSON.stringify(staticCdr) });
   if (admitted.outcome !== 'admitted') throw new Error(`admit: ${admitted.outcome}`);
   const cost = spec.cost ?? 0;
   const tax = spec.tax ?? 0;
@@ -356,7 +357,7 @@ describeOnRedis(
       const id = await account(c);
       const callId = uniq('call');
       const staticCdr = JSON.stringify({ sipCallId: 's@h', accountId: id, from: 'f', to: 't', srcIp: '192.0.2.9', invitedAt: T0, prefix: '44', ratePerMin: 12_000, connectFee: 0, firstIncrement: 6, nextIncrement: 6, taxExempt: false });
-      expect((await c.engine.admitCall({ accountId: id, callId, reservation: 60_000, staticCdr })).outcome).toBe('admitted');
+      expect((await c.engine.admitCall({ accountId: id, callId, reservation: 60_000, seed: staticCdr })).outcome).toBe('admitted');
       await c.engine.tickCall({
         accountId: id, callId, total: 2_818, cost: 2_400, tax: 418, billedSec: 12, talkMs: 11_500, answeredAt: T0 + 1_000, nextReservation: 60_000,
       });
@@ -382,8 +383,11 @@ describeOnRedis(
       const dir = await tempDir();
       const { writer } = writerOn(dir, []);
       writer.recordRejection({
-        callId: 'r-1', sipCallId: 'x@198.51.100.7', accountId: null, from: '+15551230000', to: 'sip:1@b', srcIp: '198.51.100.7',
-        invitedAt: T0, endedAt: T0 + 2, sipCode: 403, reason: 'unknown_account', switchId: ctx().config.switchId,
+        callId: 'r-1', switchId: ctx().config.switchId, endedAt: T0 + 2, sipCode: 403, reason: 'unknown_account',
+        seed: {
+          sipCallId: 'x@198.51.100.7', accountId: null, from: '+15551230000', to: 'sip:1@b', srcIp: '198.51.100.7', invitedAt: T0,
+          prefix: '', ratePerMin: null, connectFee: null, firstIncrement: null, nextIncrement: null, taxExempt: false,
+        },
       });
       await writer.flush();
       expect(await read(dir, 'csv')).toBe(

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
-import { decodeAccountHash, type AccountLimits } from '../../src/redis/account-fields.js';
+import { decodeAccountHash, type AccountLimits } from '../../src/redis/codecs/account-hash.js';
 import { priceTalk } from '../../src/rating/price.js';
 import { cdrFromStreamEntry, toCsvRow } from '../../src/cdr/builder.js';
 
@@ -24,7 +24,7 @@ async function postpaid(ctx: TestContext, creditLimit: number, fields: Partial<A
 }
 
 const admit = (ctx: TestContext, accountId: string, reservation = 1000, callId = uniq('call'), staticCdr = '{}') =>
-  ctx.engine.admitCall({ accountId, callId, reservation, staticCdr }).then((r) => ({ ...r, callId }));
+  ctx.engine.admitCall({ accountId, callId, reservation, seed: staticCdr }).then((r) => ({ ...r, callId }));
 
 const finalizeAt = (ctx: TestContext, accountId: string, callId: string, total: number, disposition: 'answered' | 'cancelled' = 'answered') =>
   ctx.engine.finalizeCall({

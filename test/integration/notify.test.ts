@@ -6,8 +6,8 @@ import { describeOnRedis, type TestContext } from '../helpers/context.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import type { NotifyConfig, WebhookConfig } from '../../src/config/schema.js';
 import { createRootLogger } from '../../src/logger.js';
-import { createMetrics, type Metrics } from '../../src/admin/metrics.js';
-import type { AccountLimits } from '../../src/redis/account-fields.js';
+import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
+import type { AccountLimits } from '../../src/redis/codecs/account-hash.js';
 import {
   createDispatcher,
   deadLetterKey,
@@ -131,7 +131,7 @@ describeOnRedis('webhook dispatcher', (ctx) => {
     await c.engine.putAccount(id, { ...limits, lowBalanceThreshold: 5_000_000 });
     await c.engine.applyFunds(id, uniq('pay'), 10_000_000, 0);
     const callId = uniq('call');
-    const admitted = await c.engine.admitCall({ accountId: id, callId, reservation: 1_000, staticCdr: '{}' });
+    const admitted = await c.engine.admitCall({ accountId: id, callId, reservation: 1_000, seed: '{}' });
     expect(admitted.outcome).toBe('admitted');
     await c.engine.finalizeCall({
       accountId: id, callId, total: 6_000_000, cost: 6_000_000, tax: 0, billedSec: 600, talkMs: 600_000, answeredAt: 1, endedAt: Date.now(),

@@ -1,4 +1,4 @@
-import type { AccountStatus, OffReason } from './engine.js';
+import type { AccountStatus, AccountType, OffReason } from '../../model/account.js';
 
 /**
  * The account hash keeps what every INVITE reads in two packed fields (see includes/common.lua):
@@ -8,7 +8,7 @@ import type { AccountStatus, OffReason } from './engine.js';
  * that knows the packing.
  */
 export interface AccountLimits {
-  type: 'prepaid' | 'postpaid';
+  type: AccountType;
   creditLimit: number;
   channels: number;
   cps: number;

@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { REJECT_REASONS } from '../config/schema.js';
+import { CDR_DISPOSITIONS, REJECT_REASONS, TEARDOWN_LABELS } from '../model/index.js';
+
+/** Outcomes of callgate_ticks_total: a tick's script outcome, or error when it failed. */
+export const TICK_OUTCOMES = ['reserved', 'short', 'off', 'gone', 'error'] as const;
 
 /** Outcomes of callgate_webhook_deliveries_total (src/notify): a closed set. */
 export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'dead_lettered'] as const;
@@ -27,6 +30,34 @@ export function createMetrics() {
     registers: [registry],
   });
   for (const o of WEBHOOK_OUTCOMES) webhookDeliveries.labels(o);
+  const ticks = new Counter({
+    name: 'callgate_ticks_total',
+    help: 'Call ticks, by outcome (reserved|short|off|gone|error)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  for (const o of TICK_OUTCOMES) ticks.labels(o);
+  const teardowns = new Counter({
+    name: 'callgate_teardowns_total',
+    help: 'Calls callgate hung up itself, by reason (funds|account_off|shutdown|lease_lost)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const r of TEARDOWN_LABELS) teardowns.labels(r);
+  const callsEnded = new Counter({
+    name: 'callgate_calls_finalized_total',
+    help: 'Admitted calls that ended, once each, by CDR disposition (orphaned: the lease was lost and a sweeper billed the call)',
+    labelNames: ['disposition'] as const,
+    registers: [registry],
+  });
+  for (const d of CDR_DISPOSITIONS) if (d !== 'rejected') callsEnded.labels(d);
+  const scriptSeconds = new Histogram({
+    name: 'callgate_redis_script_duration_seconds',
+    help: 'Redis script latency by script, answered or failed',
+    labelNames: ['script'] as const,
+    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
   return {
     registry,
     invites,
@@ -36,32 +67,11 @@ export function createMetrics() {
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers: [registry],
     }),
-    scriptSeconds: new Histogram({
-      name: 'callgate_redis_script_duration_seconds',
-      help: 'Redis script latency by script',
-      labelNames: ['script'] as const,
-      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers: [registry],
-    }),
+    scriptSeconds,
     liveCalls: new Gauge({ name: 'callgate_live_calls', help: 'Calls live on this instance', registers: [registry] }),
-    ticks: new Counter({
-      name: 'callgate_ticks_total',
-      help: 'Call ticks, by outcome (reserved|short|off|gone|error)',
-      labelNames: ['outcome'] as const,
-      registers: [registry],
-    }),
-    teardowns: new Counter({
-      name: 'callgate_teardowns_total',
-      help: 'Calls torn down by callgate, by reason (funds|account_off|lease_lost)',
-      labelNames: ['reason'] as const,
-      registers: [registry],
-    }),
-    callsEnded: new Counter({
-      name: 'callgate_calls_finalized_total',
-      help: 'Admitted calls finalized, by disposition',
-      labelNames: ['disposition'] as const,
-      registers: [registry],
-    }),
+    ticks,
+    teardowns,
+    callsEnded,
     swept: new Counter({ name: 'callgate_calls_swept_total', help: 'Orphaned calls finalized by the sweeper', registers: [registry] }),
     cdrsWritten: new Counter({ name: 'callgate_cdrs_written_total', help: 'CDRs made durable in the daily files', registers: [registry] }),
     cdrWriterLagSeconds: new Gauge({ name: 'callgate_cdr_writer_lag_seconds', help: 'Age of the oldest CDR not yet durable', registers: [registry] }),

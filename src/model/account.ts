@@ -1,0 +1,26 @@
+/** An account's commercial type: prepaid spends a balance, postpaid a credit line. */
+export type AccountType = 'prepaid' | 'postpaid';
+
+/** ON admits calls; OFF refuses every INVITE and ends the account's live calls. */
+export type AccountStatus = 'on' | 'off';
+
+/**
+ * Why an account is OFF. `depleted` (prepaid) and `credit_limit` (postpaid) are set by the engine when the
+ * money runs out and are lifted by a payment; `manual` is an engineer's, and only an engineer lifts it.
+ */
+export type OffReason = 'depleted' | 'credit_limit' | 'manual';
+
+/**
+ * What identification and rating need of an account, held in every instance's memory so that an INVITE
+ * costs one Redis call. Written to the catalog by src/accounts, decoded by src/redis/codecs/catalog-entry.ts.
+ */
+export interface CatalogEntry {
+  id: string;
+  type: AccountType;
+  /** Source addresses and CIDR ranges the account's traffic comes from. */
+  ips: string[];
+  /** Request-URI user prefix that tells accounts sharing an address apart; stripped before rating. */
+  techPrefix: string | null;
+  deckId: string;
+  taxExempt: boolean;
+}
