@@ -12,23 +12,11 @@ import type { Redis } from '../redis/client.js';
 import type { AccountStatus, Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
 import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
-import {
-  ACCOUNT_FIELDS,
-  LIMITS,
-  PAYMENT_ID_PATTERN,
-  accountFromHash,
-  catalogEntryOf,
-  idProblem,
-  printableText,
-  resolveAccountSettings,
-  settingsFromHash,
-  show,
-  toAccountPut,
-  usdAmount,
-  wholeNumber,
-  type Account,
-  type LiveCalls,
-} from './schema.js';
+import type { Account, LiveCalls } from './account.js';
+import { catalogEntryOf } from './catalog-entry.js';
+import { accountFromHash, settingsFromHash, toAccountPut } from './hash-codec.js';
+import { PAYMENT_ID_PATTERN, idProblem, printableText, show, usdAmount, wholeNumber } from './input-parsers.js';
+import { ACCOUNT_FIELDS, LIMITS, resolveAccountSettings } from './settings.js';
 
 export interface AccountServiceDeps {
   redis: Redis;
