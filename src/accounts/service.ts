@@ -15,23 +15,11 @@ import { publishChange } from '../redis/change-bus.js';
 import { switchOfRecord } from '../redis/codecs/call-record.js';
 import type { Keys } from '../redis/keys.js';
 import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
-import {
-  ACCOUNT_FIELDS,
-  LIMITS,
-  PAYMENT_ID_PATTERN,
-  accountFromHash,
-  catalogEntryOf,
-  idProblem,
-  printableText,
-  resolveAccountSettings,
-  settingsFromHash,
-  show,
-  toAccountPut,
-  usdAmount,
-  wholeNumber,
-  type Account,
-  type LiveCalls,
-} from './schema.js';
+import type { Account, LiveCalls } from './account.js';
+import { catalogEntryOf } from './catalog-entry.js';
+import { accountFromHash, settingsFromHash, toAccountPut } from './hash-codec.js';
+import { PAYMENT_ID_PATTERN, idProblem, printableText, show, usdAmount, wholeNumber } from './input-parsers.js';
+import { ACCOUNT_FIELDS, LIMITS, resolveAccountSettings } from './settings.js';
 
 export interface AccountServiceDeps {
   redis: Redis;

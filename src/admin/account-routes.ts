@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../accounts/errors.js';
-import { accountToJson, type Account } from '../accounts/schema.js';
+import { accountToJson, type Account } from '../accounts/account.js';
 import { formatUsd } from '../rating/money.js';
 import { PaymentConflictError } from './errors.js';
 import type { RouteContext } from './context.js';

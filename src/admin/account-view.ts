@@ -1,4 +1,4 @@
-import type { Account } from '../accounts/schema.js';
+import type { Account } from '../accounts/account.js';
 import { estimateDepletion, type Depletion } from '../accounts/depletion.js';
 import { formatUsd } from '../rating/money.js';
 import { decodeAccountHash } from '../redis/codecs/account-hash.js';

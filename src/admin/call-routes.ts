@@ -6,7 +6,8 @@
 import type { FastifyInstance } from 'fastify';
 import { AccountNotFoundError, ValidationError } from '../accounts/errors.js';
 import { accountFundsView } from './account-view.js';
-import { accountFromHash, idProblem, wholeNumber } from '../accounts/schema.js';
+import { accountFromHash } from '../accounts/hash-codec.js';
+import { idProblem, wholeNumber } from '../accounts/input-parsers.js';
 import { formatUsd } from '../rating/money.js';
 import {
   callView,

@@ -22,7 +22,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../accounts/errors.js';
 import { accountFundsView } from './account-view.js';
-import { accountFromHash, wholeNumber } from '../accounts/schema.js';
+import { accountFromHash } from '../accounts/hash-codec.js';
+import { wholeNumber } from '../accounts/input-parsers.js';
 import { REJECT_REASONS, type RejectReason } from '../config/schema.js';
 import { formatUsd } from '../rating/money.js';
 import { RECENT_CPS_WINDOW_SECONDS } from './call-routes.js';

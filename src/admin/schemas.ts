@@ -8,7 +8,7 @@
  * Validation runs with coercion and property removal turned off (see server.ts): a body is never silently
  * altered, and an unknown field is refused rather than dropped.
  */
-import type { AccountField } from '../accounts/schema.js';
+import type { AccountField } from '../accounts/settings.js';
 
 const text = { type: 'string' } as const;
 const integer = { type: 'integer' } as const;

@@ -3,19 +3,12 @@ import type { Logger } from 'pino';
 import { ID_PATTERN } from '../config/schema.js';
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
+import type { CatalogEntry } from '../model/index.js';
 import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
 import type { ChangeMessage } from '../redis/codecs/change-message.js';
 import { deserializeRateDeck, type Rate, type RateDeck } from '../rating/deck.js';
 
-/** What identification needs of an account; written to the catalog hash by src/accounts. */
-export interface CatalogEntry {
-  id: string;
-  type: 'prepaid' | 'postpaid';
-  ips: string[];
-  techPrefix: string | null;
-  deckId: string;
-  taxExempt: boolean;
-}
+export type { CatalogEntry };
 
 export type Identification =
   | { ok: true; account: CatalogEntry; destination: string; via: 'ip' | 'tech_prefix' | 'trusted_header' }
