@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, type RedisClientType, type RedisClusterType } from 'redis';
 import type { Config } from '../config/index.js';
 import { createDeadlines, type Deadlines } from './deadlines.js';
+import { clusterTopologyOf } from './node-redis-internals.js';
 
 /**
  * One type for both deployments. Every command callgate sends exists on both, and every multi-key
@@ -15,13 +16,6 @@ export interface RedisConnection {
   redis: Redis;
   isCluster: boolean;
   close(): Promise<void>;
-}
-
-interface ClusterNode {
-  client?: unknown;
-}
-interface ClusterSlotsInternals {
-  _slots: { masters: ClusterNode[]; slots: ({ master: ClusterNode } | undefined)[]; rediscover(startWith: unknown): Promise<void> };
 }
 
 /**
@@ -64,7 +58,7 @@ function watchFailovers(cluster: RedisClusterType, minIntervalMs = 1000): (silen
     const now = Date.now();
     if (now - last < minIntervalMs) return;
     last = now;
-    const slots = (cluster as unknown as ClusterSlotsInternals)._slots;
+    const slots = clusterTopologyOf(cluster);
     const silent = silentKey === undefined ? undefined : slots.slots[calculateSlot(silentKey)]?.master;
     const startWith = slots.masters.find((m) => m.client && m !== silent)?.client;
     if (startWith) void slots.rediscover(startWith).catch(() => {});
@@ -107,6 +101,7 @@ export async function connectRedis(config: Pick<Config, 'redis'>, onError?: (err
     }) as unknown as RedisClusterType;
     connectionDeadlines.set(cluster, deadlines);
     cluster.on('error', report);
+    clusterTopologyOf(cluster); // an upgraded node-redis without the slot map fails here, at start, not at the first failover
     const rediscover = watchFailovers(cluster);
     stallPolicies.set(cluster, { timeoutMs: config.redis.operationTimeoutMs, onStall: (key) => rediscover(key) });
     await cluster.connect();
