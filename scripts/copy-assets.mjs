@@ -4,6 +4,9 @@ import { cpSync, existsSync } from 'node:fs';
 
 const RUNTIME_ASSETS = [
   'redis/lua', // the Lua scripts the engine loads into Redis
+  'admin/live/page.html', // the live view page, inlined with its style and script by admin/live/served-page.ts
+  'admin/live/page.css',
+  'admin/live/page.js',
 ];
 
 const src = (path) => new URL(`../src/${path}`, import.meta.url);
