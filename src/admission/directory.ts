@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { ID_PATTERN } from '../config/schema.js';
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
-import { deserializeRateDeck, type Rate, type RateDeck } from '../rating/deck.js';
+import { deserializeRateDeck } from '../rating/deck-codec.js';
+import type { Rate, RateDeck } from '../rating/deck-model.js';
 
 /** What identification needs of an account; written to the catalog hash by src/accounts. */
 export interface CatalogEntry {
