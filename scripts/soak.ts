@@ -53,6 +53,11 @@ import { formatUsd } from '../src/rating/money.js';
 // ------------------------------------------------------------------------------------------- options
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log('usage: npm run soak -- [--minutes 30] [--cps N | --max-cps M] [--topup-seconds 5] [--keep]');
+  console.log('Mixed SIPp traffic through callgate for --minutes, then the books are checked; see scripts/soak.ts.');
+  process.exit(0);
+}
 function opt(name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
@@ -98,210 +103,18 @@ function newestMtime(dir: string): number {
 
 // ------------------------------------------------------------------------------------ scenarios
 
-/** The switch: rings and waits for a CANCEL when the number starts 4429, else answers and waits for the BYE. */
-const UAS_XML = `<?xml version="1.0" encoding="ISO-8859-1"?>
-<scenario name="uas-soak">
-  <recv request="INVITE" crlf="true">
-    <action>
-      <ereg regexp="^INVITE sip:4429" search_in="msg" check_it="false" assign_to="ring"/>
-    </action>
-  </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 100 Trying
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
+/** The switch (sipp-scenarios/uas-soak.xml): rings until cancelled when the number starts 4429, else answers. */
+const UAS_SCENARIO_FILE = join(SCENARIO_DIR, 'uas-soak.xml');
 
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_Record-Route:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:switch@[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <nop next="ringing" test="ring"/>
-  <send retrans="500">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_Record-Route:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:switch@[local_ip]:[local_port];transport=[transport]>
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- [call_number] 1 IN IP[local_ip_type] [local_ip]
-      s=callgate-soak-switch
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0
-      a=rtpmap:0 PCMU/8000
-
-    ]]>
-  </send>
-  <recv request="ACK" optional="true" crlf="true"/>
-  <recv request="BYE"/>
-  <send next="done">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="ringing"/>
-  <recv request="CANCEL"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-      SIP/2.0 487 Request Terminated
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]SIPpTag01[call_number]
-      [last_Call-ID:]
-      CSeq: [last_cseq_number] INVITE
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="ACK" crlf="true"/>
-  <label id="done"/>
-</scenario>
-`;
-
-/**
- * The caller of every class but cancel: [field0] = Request-URI user, [field1] = From user. Refused (402, 403,
- * 503) and ACKed; or answered, then held `holdMs` unless the network hangs up first (a teardown for funds).
- */
-const uacXml = (holdMs: number) => `<?xml version="1.0" encoding="ISO-8859-1"?>
-<scenario name="uac-soak">
-  <send retrans="500">
-    <![CDATA[
-      INVITE sip:[field0]@[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: "callgate-soak" <sip:[field1]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[field0]@[remote_ip]:[remote_port]>
-      Call-ID: [call_id]
-      CSeq: [cseq] INVITE
-      Contact: <sip:[field1]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      User-Agent: callgate-soak
-      Content-Type: application/sdp
-      Content-Length: [len]
-
-      v=0
-      o=- [call_number] 1 IN IP[local_ip_type] [local_ip]
-      s=callgate-soak
-      c=IN IP[media_ip_type] [media_ip]
-      t=0 0
-      m=audio [media_port] RTP/AVP 0 8
-      a=rtpmap:0 PCMU/8000
-      a=rtpmap:8 PCMA/8000
-
-    ]]>
-  </send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="402" optional="true" next="refused" counter="refused_402"/>
-  <recv response="403" optional="true" next="refused" counter="refused_403"/>
-  <recv response="503" optional="true" next="refused" counter="refused_503"/>
-  <recv response="200" rtd="true" rrs="true" counter="answered"/>
-  <send>
-    <![CDATA[
-      ACK [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: "callgate-soak" <sip:[field1]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[field0]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: [cseq] ACK
-      Contact: <sip:[field1]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv request="BYE" timeout="${holdMs}" ontimeout="hangup" counter="torn_down"/>
-  <send next="done">
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[field1]@[local_ip]:[local_port];transport=[transport]>
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="hangup"/>
-  <send retrans="500">
-    <![CDATA[
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [routes]
-      From: "callgate-soak" <sip:[field1]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[field0]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: [cseq] BYE
-      Contact: <sip:[field1]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true" next="done" counter="hung_up"/>
-  <label id="refused"/>
-  <send>
-    <![CDATA[
-      ACK sip:[field0]@[remote_ip]:[remote_port] SIP/2.0
-      [last_Via:]
-      From: "callgate-soak" <sip:[field1]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      [last_To:]
-      Call-ID: [call_id]
-      CSeq: [cseq] ACK
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <label id="done"/>
-</scenario>
-`;
+/** The caller of every class but cancel (sipp-scenarios/uac-soak.xml); its hold is the BYE timeout. */
+const UAC_SCENARIO = readFileSync(join(SCENARIO_DIR, 'uac-soak.xml'), 'utf8');
+const UAC_HOLD = /(<recv request="BYE" timeout=")\d+(")/g;
+if ((UAC_SCENARIO.match(UAC_HOLD) ?? []).length !== 1) {
+  console.error('soak: sipp-scenarios/uac-soak.xml must have exactly one <recv request="BYE" timeout="..."> (the hold)');
+  process.exit(2);
+}
+/** uac-soak.xml held `holdMs` (SIPp takes no variable in a timeout attribute). */
+const uacXml = (holdMs: number) => UAC_SCENARIO.replace(UAC_HOLD, `$1${holdMs}$2`);
 
 // ------------------------------------------------------------------------------------------- SIPp
 
@@ -487,10 +300,8 @@ try {
   // ----------------------------------------------------------------------- drachtio, switch, callgate
   const drachtio = await startDrachtio('soak');
   stops.push(() => drachtio.stop());
-  const uasFile = join(workDir, 'uas-soak.xml');
-  writeFileSync(uasFile, UAS_XML);
   const uasPort = await freeSipPort();
-  const uas = new Child('soak-uas', sippBin, ['-sf', uasFile, '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-trace_err', '-error_file', join(workDir, 'uas-errors.log')], {
+  const uas = new Child('soak-uas', sippBin, ['-sf', UAS_SCENARIO_FILE, '-i', '127.0.0.1', '-p', String(uasPort), '-nostdin', '-trace_err', '-error_file', join(workDir, 'uas-errors.log')], {
     keepText: false,
   });
   stops.push(() => uas.stop('SIGTERM', 2000));

@@ -1,4 +1,4 @@
-import type { RateDeckProblem } from '../rating/deck.js';
+import type { RateDeckProblem } from '../rating/deck-model.js';
 
 /**
  * Errors of the account and rate deck operations. Each carries a stable `code` that the CLI and the admin

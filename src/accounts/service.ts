@@ -6,7 +6,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { ID_PATTERN } from '../config/schema.js';
-import { RateDeckError, parseRateDeckCsv, serializeRateDeck } from '../rating/deck.js';
+import { serializeRateDeck } from '../rating/deck-codec.js';
+import { parseRateDeckCsv } from '../rating/deck-csv.js';
+import { RateDeckError } from '../rating/deck-problems.js';
 import { MAX_MICROS, formatUsd, type Micros } from '../rating/money.js';
 import type { Redis } from '../redis/client.js';
 import type { AccountStatus } from '../model/index.js';

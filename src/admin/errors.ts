@@ -27,7 +27,7 @@ import {
   ValidationError,
 } from '../accounts/errors.js';
 import { ConfigError } from '../config/load.js';
-import type { RateDeckProblem } from '../rating/deck.js';
+import type { RateDeckProblem } from '../rating/deck-model.js';
 
 export type AdminErrorCode =
   | 'invalid_request'

@@ -1,8 +1,8 @@
 /**
  * The live view: a small read-only web page for engineers, and the one JSON route it reads.
  *
- *   GET /live        the page: one self-contained HTML document (inline CSS and vanilla JS, no framework, no
- *                    CDN, no build step; charts are inline SVG drawn by its own code). Served WITHOUT the
+ *   GET /live        the page: one self-contained HTML document (live/page.html with its CSS and vanilla JS
+ *                    inlined, no framework, no CDN, no bundler; charts are inline SVG drawn by its own code). Served WITHOUT the
  *                    token, because it holds no data at all: its script asks for the admin token (kept in
  *                    the tab's sessionStorage only), then reads GET /v1/live with `Authorization: Bearer`.
  *                    A strict Content-Security-Policy (hashes of the inline script and style, connect-src
@@ -29,7 +29,7 @@ import { formatUsd } from '../rating/money.js';
 import { RECENT_CPS_WINDOW_SECONDS } from './call-routes.js';
 import { countBySwitch, mapBounded, readAccountCalls, type CallRecord } from './calls.js';
 import { catalogAccountIds, type RouteContext } from './context.js';
-import { livePage } from './live/page.js';
+import { livePage } from './live/served-page.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 /** How often the page reads /v1/live. */

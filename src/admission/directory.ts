@@ -6,7 +6,8 @@ import type { Keys } from '../redis/keys.js';
 import type { CatalogEntry } from '../model/index.js';
 import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
 import type { ChangeMessage } from '../redis/codecs/change-message.js';
-import { deserializeRateDeck, type Rate, type RateDeck } from '../rating/deck.js';
+import { deserializeRateDeck } from '../rating/deck-codec.js';
+import type { Rate, RateDeck } from '../rating/deck-model.js';
 
 export type { CatalogEntry };
 

@@ -8,7 +8,7 @@ import {
   serializeRateDeck,
   type Rate,
   type RateDeckProblem,
-} from './deck.js';
+} from './index.js';
 import { mulberry32 } from '../../test/helpers/prng.js';
 
 function problemsOf(csv: string): readonly RateDeckProblem[] {

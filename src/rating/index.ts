@@ -2,18 +2,16 @@ export * from './money.js';
 export {
   MAX_INCREMENT_SECONDS,
   MAX_PREFIX_DIGITS,
-  MAX_REPORTED_PROBLEMS,
   MIN_INCREMENT_SECONDS,
-  RateDeckError,
-  buildRateDeck,
-  deserializeRateDeck,
-  parseRateDeckCsv,
-  rateProblems,
-  serializeRateDeck,
   type Rate,
   type RateDeck,
   type RateDeckProblem,
-} from './deck.js';
+} from './deck-model.js';
+export { MAX_REPORTED_PROBLEMS, RateDeckError } from './deck-problems.js';
+export { rateProblems } from './rate-validation.js';
+export { buildRateDeck } from './deck.js';
+export { parseRateDeckCsv } from './deck-csv.js';
+export { deserializeRateDeck, serializeRateDeck } from './deck-codec.js';
 export {
   DEFAULT_PAID_TALK_LIMIT_SECONDS,
   RatingError,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Rate } from './deck.js';
+import type { Rate } from './deck-model.js';
 import {
   DEFAULT_PAID_TALK_LIMIT_SECONDS,
   RatingError,

@@ -3,7 +3,8 @@
  * micro-dollars, once. A figure is always recomputed from the whole duration, never accumulated, so rounding
  * cannot drift over a long call.
  */
-import { rateProblems, type Rate } from './deck.js';
+import type { Rate } from './deck-model.js';
+import { rateProblems } from './rate-validation.js';
 import { MAX_MICROS, type Micros } from './money.js';
 
 export interface TaxComponent {

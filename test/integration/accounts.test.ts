@@ -11,7 +11,7 @@ import {
   type AccountService,
   type CatalogEntry,
 } from '../../src/accounts/index.js';
-import { deserializeRateDeck } from '../../src/rating/deck.js';
+import { deserializeRateDeck } from '../../src/rating/deck-codec.js';
 import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/codecs/account-hash.js';
 
 let seq = 0;

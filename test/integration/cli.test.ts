@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { describeOnRedis, testConfig, type TestContext } from '../helpers/context.js';
-import { EXIT, runCli, type CliDeps } from '../../src/cli/program.js';
+import type { CliDeps } from '../../src/cli/context.js';
+import { EXIT } from '../../src/cli/exit-codes.js';
+import { runCli } from '../../src/cli/program.js';
 import type { Config } from '../../src/config/index.js';
 
 let seq = 0;
