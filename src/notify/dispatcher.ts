@@ -58,9 +58,9 @@ export const EVENT_MESSAGE_KIND: ChangeKind = 'event';
 const DEAD_LETTER_MAXLEN = 100_000;
 
 /** Global stream of events given up for a webhook. */
-export const deadLetterKey = (keys: Pick<Keys, 'prefix'>) => `${keys.prefix}{notify}:dead`;
+export const deadLetterKey = (keys: Pick<Keys, 'deadLetters'>) => keys.deadLetters;
 /** Per-account hash of delivery state, `<entryId>/<webhookId>` -> state; in the account's slot. */
-export const deliveriesKey = (keys: Pick<Keys, 'events'>, accountId: string) => `${keys.events(accountId)}:deliveries`;
+export const deliveriesKey = (keys: Pick<Keys, 'deliveries'>, accountId: string) => keys.deliveries(accountId);
 const deliveryField = (entryId: string, webhookId: string) => `${entryId}/${webhookId}`;
 
 export class DispatcherStateError extends Error {

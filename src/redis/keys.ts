@@ -32,6 +32,8 @@ export function createKeys(prefix: string) {
     cdrs: (id: string) => `${account(id)}:cdrs`,
     /** Stream: events (low balance, status change, teardown for funds) awaiting dispatch. */
     events: (id: string) => `${account(id)}:events`,
+    /** Hash: `<eventId>|<webhookId>` -> delivery state of an event to one webhook (src/notify). */
+    deliveries: (id: string) => `${account(id)}:events:deliveries`,
     /** Hash: payment id -> applied amount, so a retried payment never credits twice. */
     payments: (id: string) => `${account(id)}:payments`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
@@ -39,6 +41,8 @@ export function createKeys(prefix: string) {
     /** Hash: deckId -> version of the deck; the deck itself lives under deck(). */
     deckIndex: `${prefix}{catalog}:decks`,
     deck: (deckId: string) => `${prefix}{deck:${checkId('deck', deckId)}}:rates`,
+    /** Stream: events given up for a webhook after notify.maxAttempts, across all accounts (not an account key). */
+    deadLetters: `${prefix}{notify}:dead`,
     /** Pub/sub channel announcing catalog, deck and account changes to every instance. */
     changes: `${prefix}changes`,
   };
