@@ -1,0 +1,149 @@
+import { join } from 'node:path';
+import type Srf from 'drachtio-srf';
+import type { Config } from '../config/schema.js';
+import { createRootLogger, type Logger } from '../logger.js';
+import type { Redis } from '../redis/client.js';
+import { createKeys } from '../redis/keys.js';
+import { createEngine } from '../redis/engine.js';
+import { createChangeBus } from '../redis/change-bus.js';
+import { createDirectory } from '../admission/directory.js';
+import { createAdmission } from '../admission/admit.js';
+import { createCallRegistry } from '../calls/registry.js';
+import { createSweeper } from '../calls/sweeper.js';
+import { createUsageJournal } from '../calls/journal.js';
+import { createCdrFiles } from '../cdr/files.js';
+import { createCdrWriter } from '../cdr/writer.js';
+import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import { createDispatcher } from '../notify/dispatcher.js';
+import { admissionControl, sipErrorHandler } from './middleware.js';
+import { createBridge } from './bridge.js';
+import type { SipErrorHandler, SipMiddleware, SrfRequest, SrfResponse } from './srf-augment.js';
+
+export interface CallgateDeps {
+  srf: Srf;
+  /** A node-redis client or cluster; one made by connectRedis also bounds every command by its deadline. */
+  redis: Redis;
+  config: Config;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/**
+ * callgate's core, for any drachtio-srf application to mount: the admission middleware and the B2BUA
+ * handler, and everything that makes admitting a call safe: the registry and its sessions, the sweeper,
+ * the CDR writer, the journal replay, the change subscription and the notification dispatcher. Admission
+ * refuses every INVITE (503) until start() has brought all of that up, so it cannot run without them.
+ */
+export function createCallgate({ srf, redis, config, logger = createRootLogger(config), metrics = createMetrics() }: CallgateDeps) {
+  const keys = createKeys(config.redis.keyPrefix);
+  const engine = createEngine({
+    redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
+    observeScript: (script, seconds) => metrics.scriptSeconds.labels(script).observe(seconds),
+  });
+  // the instance's one subscriber on the change channel, shared by the directory, the registry and the dispatcher
+  const changes = createChangeBus({ redis, keys, logger });
+  const directory = createDirectory({ redis, keys, logger, trustedPeers: config.identification.trustedPeers, changes });
+  const files = createCdrFiles({ dir: config.cdr.dir, switchId: config.switchId, logger });
+  const cdrWriter = createCdrWriter({ redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger });
+  const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
+  const registry = createCallRegistry();
+  changes.listen(({ kind, id }) => {
+    if (kind === 'off' || kind === 'funds') void registry.handleSignal({ kind, accountId: id });
+  });
+  const sweeper = createSweeper({
+    redis, keys, engine, logger, accountIds: () => directory.accountIds(), intervalMs: config.sweeper.intervalMs,
+    resumeGraceMs: config.billing.leaseTtlMs,
+    onSwept: (accountId, ids) => {
+      metrics.swept.inc(ids.length);
+      cdrWriter.submit(accountId, ids);
+    },
+  });
+  // notifications are delivered only when webhooks are configured; until then events wait in Redis
+  const dispatcher = config.notify.webhooks.length > 0
+    ? createDispatcher({
+      redis, keys, config: config.notify, logger, metrics, accountIds: () => directory.accountIds(), consumerId: config.switchId, changes,
+    })
+    : undefined;
+
+  let state: 'created' | 'running' | 'draining' | 'stopped' = 'created';
+  const admitInvite = createAdmission({ config, directory, engine, logger });
+  const admission: SipMiddleware = admissionControl({
+    admitInvite, config, logger, metrics, isDraining: () => state !== 'running',
+    recordRejection: (attempt) => cdrWriter.recordRejection(attempt),
+  });
+  const bridgeCall = createBridge({
+    srf, routeUris: config.routeUris, registry, logger, metrics,
+    session: {
+      engine, config, logger, journal,
+      onFinalized: (accountId, entryId) => cdrWriter.submit(accountId, [entryId]),
+      // every end of every call is counted here, once, under the labels CALL_END_RULES gives it
+      onEnded: (_end, outcome) => {
+        metrics.callsEnded.labels(outcome.disposition).inc();
+        if (outcome.teardown) metrics.teardowns.labels(outcome.teardown).inc();
+      },
+      onTick: (outcome) => metrics.ticks.labels(outcome).inc(),
+    },
+  });
+  /** The INVITE handler after admission: bridges the admitted call to the switch routes. */
+  const bridge = (req: SrfRequest, res: SrfResponse): void => {
+    bridgeCall(req, res).catch((err) => {
+      logger.error({ err }, 'bridge failed');
+      if (!res.finalResponseSent) res.send(500);
+    });
+  };
+  const errorHandler: SipErrorHandler = sipErrorHandler(logger, config.sip);
+
+  async function stopParts(): Promise<void> {
+    await sweeper.stop();
+    await cdrWriter.stop();
+    await journal.close();
+    await dispatcher?.stop(); // unacknowledged events stay in Redis
+    await directory.stop();
+    await changes.stop();
+  }
+
+  return {
+    admission,
+    bridge,
+    errorHandler,
+    metrics,
+    /** Loads the directory, replays the journal, starts the sweeper, the CDR writer and the dispatcher; then admits. */
+    async start(): Promise<void> {
+      if (state !== 'created') throw new Error(`callgate cannot start: it is ${state}`);
+      await directory.start();
+      await cdrWriter.start({ recoverIntervalMs: 60_000 });
+      // finalizes journaled during an earlier Redis outage, if that run ended before they landed
+      for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
+      sweeper.start();
+      // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
+      await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
+      state = 'running';
+    },
+    /** Refuses new INVITEs with 503, lets live calls finish up to sip.drainTimeoutMs, then hangs up the rest. */
+    async drain(): Promise<void> {
+      if (state === 'running' || state === 'created') state = 'draining';
+      metrics.draining.set(1);
+      const deadline = Date.now() + config.sip.drainTimeoutMs;
+      while (registry.size() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      if (registry.size() > 0) {
+        logger.warn({ calls: registry.size() }, 'drain timeout: ending the remaining calls');
+        await registry.hangUpAll({ kind: 'shutdown' });
+      }
+    },
+    /** Stops everything start() started; the Redis client stays the caller's to close. */
+    async stop(): Promise<void> {
+      if (state === 'stopped') return;
+      state = 'stopped';
+      await stopParts();
+    },
+    /** The drachtio link dropped: in-dialog BYEs can no longer reach this app (drachtio-server issue #432). */
+    linkLost(): Promise<void[]> {
+      return registry.endAll({ kind: 'link_lost' });
+    },
+    isDraining: () => state === 'draining',
+    /** The parts the admin API reads: `callgate serve` builds it over them. */
+    parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, logger },
+  };
+}
+
+export type Callgate = ReturnType<typeof createCallgate>;
