@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { baseSettings } from '../../test/helpers/fixtures.js';
 import { limitsArgs } from '../redis/codecs/account-hash.js';
 import { accountFromHash, toAccountPut } from './hash-codec.js';
 import type { AccountSettings } from './settings.js';
 
-const base: AccountSettings = {
-  type: 'prepaid',
-  name: '',
-  creditLimit: 0,
-  channels: 10,
-  cps: 5,
-  burst: 5,
-  fusfOnFile: false,
-  billingCountry: 'US',
-  lowBalanceThreshold: 0,
-  deckId: 'std',
-  ips: ['192.0.2.1'],
-  techPrefix: null,
-};
+const base = baseSettings;
 
 describe('account hash round trip', () => {
   it('reads back what put writes, with the money figures of the view', () => {

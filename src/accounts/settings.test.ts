@@ -1,20 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { baseSettings } from '../../test/helpers/fixtures.js';
 import { isTaxExempt, resolveAccountSettings, type AccountSettings } from './settings.js';
 
-const base: AccountSettings = {
-  type: 'prepaid',
-  name: '',
-  creditLimit: 0,
-  channels: 10,
-  cps: 5,
-  burst: 5,
-  fusfOnFile: false,
-  billingCountry: 'US',
-  lowBalanceThreshold: 0,
-  deckId: 'std',
-  ips: ['192.0.2.1'],
-  techPrefix: null,
-};
+const base = baseSettings;
 
 describe('resolveAccountSettings', () => {
   it('fills create defaults and derives burst from cps', () => {

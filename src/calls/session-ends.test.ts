@@ -1,22 +1,12 @@
 import { pino } from 'pino';
+import { admittedCall } from '../../test/helpers/fixtures.js';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/index.js';
-import { CALL_END_RULES, type AdmittedCall, type CallEnd, type CallEndKind, type EndOutcome, type HangupCause } from '../model/index.js';
+import { CALL_END_RULES, type CallEnd, type CallEndKind, type EndOutcome, type HangupCause } from '../model/index.js';
 import type { Engine, FinalizeRequest } from '../redis/engine.js';
 import { CallSession } from './session.js';
 
-const call: AdmittedCall = {
-  callId: 'c1',
-  account: { id: 'acme', type: 'prepaid', ips: ['192.0.2.1'], techPrefix: null, deckId: 'd1', taxExempt: false },
-  destination: '442071234567',
-  rate: { prefix: '44', ratePerMinMicros: 20_000, firstIncrement: 60, nextIncrement: 60, connectFeeMicros: 0 },
-  reservation: 60_000,
-  seed: {
-    sipCallId: 's1', accountId: 'acme', from: '15550000001', to: '442071234567', srcIp: '192.0.2.1', invitedAt: 0,
-    prefix: '44', ratePerMin: 20_000, connectFee: 0, firstIncrement: 60, nextIncrement: 60, taxExempt: false,
-  },
-  leaseExpiryMs: 0,
-};
+const call = admittedCall;
 
 const config = loadConfig({ env: { NODE_ENV: 'test' } });
 
