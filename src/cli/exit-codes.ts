@@ -31,7 +31,8 @@ Exit codes:
   3  account put --create: the account already exists
   4  Redis unreachable, or an unexpected failure
 
-Configuration comes from config/default.json, config/<NODE_ENV>.json and CALLGATE_* variables
+Configuration: built-in defaults, then the optional config/default.json and config/<NODE_ENV>.json
+(folder: CALLGATE_CONFIG_DIR), then CALLGATE_* variables
 (CALLGATE_REDIS_URL, CALLGATE_REDIS_CLUSTER_NODES, CALLGATE_REDIS_KEY_PREFIX, ...).`;
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();

@@ -1,2 +1,5 @@
-export { loadConfig, ConfigError, ENV_KEYS, type LoadOptions } from './load.js';
-export { configSchema, ID_PATTERN, REJECT_REASONS, type Config, type RejectReason } from './schema.js';
+export { loadConfig, resolveConfig, isResolvedConfig, ConfigError, ENV_KEYS, type LoadOptions } from './load.js';
+export { DEFAULTS } from './defaults.js';
+export {
+  configSchema, ID_PATTERN, REJECT_REASONS, type Config, type ConfigInput, type CallgateConfigInput, type RejectReason,
+} from './schema.js';

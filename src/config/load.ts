@@ -1,7 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, type CallgateConfigInput, type Config } from './schema.js';
+import { DEFAULTS } from './defaults.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -13,7 +13,6 @@ export class ConfigError extends Error {
 type Json = Record<string, unknown>;
 
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
-const bool = (v: string) => /^(1|true|yes|on)$/i.test(v);
 
 /** Every environment key callgate reads, and where it lands in the config tree. */
 export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => unknown }> = {
@@ -38,7 +37,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_SWEEP_INTERVAL_MS: { path: ['sweeper', 'intervalMs'] },
   CALLGATE_DRAIN_TIMEOUT_MS: { path: ['sip', 'drainTimeoutMs'] },
   CALLGATE_CDR_DIR: { path: ['cdr', 'dir'] },
-  CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'], parse: bool },
+  CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'] },
   CALLGATE_ADMIN_LISTEN: { path: ['admin', 'listen'] },
   CALLGATE_ADMIN_TOKEN: { path: ['admin', 'token'] },
   CALLGATE_WEBHOOKS: { path: ['notify', 'webhooks'], parse: (v) => JSON.parse(v) },
@@ -51,14 +50,39 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_NOTIFY_RECLAIM_IDLE_MS: { path: ['notify', 'reclaimIdleMs'] },
 };
 
+/**
+ * Environment values are text. Where the default is a number or a boolean, the text is read as one
+ * (a typo stays text, and validation names it); lists and JSON have their own parse above.
+ */
+function envValue(key: string, text: string): unknown {
+  const spec = ENV_KEYS[key]!;
+  if (spec.parse) return spec.parse(text);
+  const model = getPath(DEFAULTS as Json, spec.path);
+  if (typeof model === 'number') return /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+  if (typeof model === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    if (/^(0|false|no|off)$/i.test(text)) return false;
+  }
+  return text;
+}
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function merge(base: Json, over: Json): Json {
   const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Json, v) : v;
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isObject(v) && isObject(out[k]) ? merge(out[k] as Json, v) : v;
+  }
   return out;
+}
+
+function getPath(source: Json, path: string[]): unknown {
+  let node: unknown = source;
+  for (const key of path) node = isObject(node) ? node[key] : undefined;
+  return node;
 }
 
 function setPath(target: Json, path: string[], value: unknown): void {
@@ -78,22 +102,51 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Configs made by resolveConfig: already validated, so never parsed twice (money would be read again). */
+const resolved = new WeakSet<object>();
+
+export function isResolvedConfig(value: unknown): value is Config {
+  return typeof value === 'object' && value !== null && resolved.has(value);
+}
+
+function validate(raw: Json, problems: string[]): Config {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  const config = deepFreeze(result.data);
+  resolved.add(config);
+  return config;
+}
+
+/**
+ * A carrier's configuration as plain data, laid over the built-in defaults and validated once: every
+ * problem is reported at once (ConfigError). A config this returned is passed through as it is. Reads
+ * no file and no environment.
+ */
+export function resolveConfig(input: CallgateConfigInput | Config = {}): Config {
+  if (isResolvedConfig(input)) return input;
+  if (!isObject(input)) throw new ConfigError(['(root): must be an object']);
+  return validate(merge(DEFAULTS as Json, input as Json), []);
+}
+
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
+  /** Folder of optional `default.json` and `<NODE_ENV>.json`; CALLGATE_CONFIG_DIR, else `./config`. */
   configDir?: string;
   /** Applied after files and before env: used by tests and benches to set values programmatically. */
   overrides?: Json;
 }
 
-const DEFAULT_CONFIG_DIR = resolve(fileURLToPath(new URL('.', import.meta.url)), '../../config');
-
 /**
- * Loads config/default.json, then config/<NODE_ENV>.json, then CALLGATE_* env keys; validates once,
- * reports every problem at once, and returns a frozen object. The only reader of process.env.
+ * `callgate serve`'s configuration: the built-in defaults, then `<dir>/default.json` and
+ * `<dir>/<NODE_ENV>.json` when they exist, then CALLGATE_* env keys; validated once, every problem
+ * reported at once, frozen. The only reader of process.env.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
-  const dir = options.configDir ?? env.CALLGATE_CONFIG_DIR ?? DEFAULT_CONFIG_DIR;
+  const dir = resolve(options.configDir ?? env.CALLGATE_CONFIG_DIR ?? 'config');
   const problems: string[] = [];
   const readJson = (file: string): Json => {
     if (!existsSync(file)) return {};
@@ -106,22 +159,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
       return {};
     }
   };
-  let raw = readJson(resolve(dir, 'default.json'));
+  let raw = merge(structuredClone(DEFAULTS) as Json, readJson(resolve(dir, 'default.json')));
   if (env.NODE_ENV) raw = merge(raw, readJson(resolve(dir, `${env.NODE_ENV}.json`)));
   if (options.overrides) raw = merge(raw, options.overrides);
-  for (const [key, spec] of Object.entries(ENV_KEYS)) {
+  for (const key of Object.keys(ENV_KEYS)) {
     const value = env[key];
     if (value === undefined || value === '') continue;
     try {
-      setPath(raw, spec.path, spec.parse ? spec.parse(value) : value);
+      setPath(raw, ENV_KEYS[key]!.path, envValue(key, value));
     } catch (err) {
       problems.push(`${key}: ${(err as Error).message}`);
     }
   }
-  const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    for (const issue of result.error.issues) problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-  return deepFreeze(result.data);
+  return validate(raw, problems);
 }

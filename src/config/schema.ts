@@ -5,12 +5,13 @@ import { REJECT_REASONS, type RejectReason } from '../model/refusal.js';
 export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const id = z.string().regex(ID_PATTERN, 'must match [A-Za-z0-9_.-]{1,64}');
-const port = z.coerce.number().int().min(1).max(65535);
+const port = z.number().int().min(1).max(65535);
+/** Dollars as decimal text ("1.00"), never a JSON number: a number could be dollars or micro-dollars. */
 const usd = z
-  .union([z.string(), z.number()])
+  .string({ error: 'must be decimal dollars as text, like "1.00"' })
   .transform((v, ctx) => {
     try {
-      return parseUsd(String(v));
+      return parseUsd(v);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
@@ -24,12 +25,12 @@ const ppm = z.union([z.string(), z.number()]).transform((v, ctx) => {
     return z.NEVER;
   }
 });
-const sipCode = z.coerce.number().int().min(400).max(699);
+const sipCode = z.number().int().min(400).max(699);
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 
 export { REJECT_REASONS, type RejectReason };
 
-const ms = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
 const webhookUrl = z.string().refine((v) => {
   try {
     const u = new URL(v);
@@ -58,11 +59,11 @@ const notifySchema = z.object({
         seen.add(w.id);
       });
     }),
-  maxAttempts: z.coerce.number().int().min(1).max(100),
+  maxAttempts: z.number().int().min(1).max(100),
   backoffMs: ms(1, 600_000),
   maxBackoffMs: ms(1, 3_600_000),
   timeoutMs: ms(10, 120_000),
-  concurrency: z.coerce.number().int().min(1).max(1000),
+  concurrency: z.number().int().min(1).max(1000),
   minTimeMs: ms(0, 60_000),
   scanIntervalMs: ms(50, 3_600_000),
   reclaimIdleMs: ms(100, 3_600_000),
@@ -76,15 +77,15 @@ export const configSchema = z
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
       clusterNodes: z.array(hostPort),
       keyPrefix: z.string().regex(/^[A-Za-z0-9_.:-]{0,32}$/, 'must be [A-Za-z0-9_.:-]{0,32}'),
-      commandTimeoutMs: z.coerce.number().int().min(10).max(60_000),
-      operationTimeoutMs: z.coerce.number().int().min(10).max(600_000),
+      commandTimeoutMs: z.number().int().min(10).max(60_000),
+      operationTimeoutMs: z.number().int().min(10).max(600_000),
     }),
     drachtio: z.object({ host: z.string().min(1), port, secret: z.string().min(1) }),
     routeUris: z.array(z.string().regex(/^sips?:/, 'must be a sip: or sips: URI')),
     billing: z.object({
-      reservationSeconds: z.coerce.number().int().min(1).max(3600),
-      tickIntervalMs: z.coerce.number().int().min(100).max(300_000),
-      leaseTtlMs: z.coerce.number().int().min(300).max(900_000),
+      reservationSeconds: z.number().int().min(1).max(3600),
+      tickIntervalMs: z.number().int().min(100).max(300_000),
+      leaseTtlMs: z.number().int().min(300).max(900_000),
       reenableMinimumUsd: usd,
       taxes: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9_ .-]{1,32}$/), rate: ppm })),
     }),
@@ -94,10 +95,10 @@ export const configSchema = z
     }),
     sip: z.object({
       codes: z.object(Object.fromEntries(REJECT_REASONS.map((r) => [r, sipCode])) as Record<RejectReason, typeof sipCode>),
-      retryAfterSeconds: z.coerce.number().int().min(0).max(3600),
-      drainTimeoutMs: z.coerce.number().int().min(0).max(3_600_000),
+      retryAfterSeconds: z.number().int().min(0).max(3600),
+      drainTimeoutMs: z.number().int().min(0).max(3_600_000),
     }),
-    sweeper: z.object({ intervalMs: z.coerce.number().int().min(100).max(600_000) }),
+    sweeper: z.object({ intervalMs: z.number().int().min(100).max(600_000) }),
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
     admin: z.object({ listen: hostPort, token: z.string() }),
     notify: notifySchema,
@@ -115,4 +116,13 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type NotifyConfig = Config['notify'];
 export type WebhookConfig = NotifyConfig['webhooks'][number];
+/** A whole configuration as written (files, env, the defaults): money as decimal text, before validation. */
 export type ConfigInput = z.input<typeof configSchema>;
+
+type DeepPartial<T> = T extends readonly (infer _)[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/**
+ * What a carrier's application passes to createCallgate: any part of the configuration, as plain data;
+ * the rest comes from the built-in defaults (src/config/defaults.ts).
+ */
+export type CallgateConfigInput = DeepPartial<ConfigInput>;

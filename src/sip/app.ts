@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
 import { createRootLogger, type Logger } from '../logger.js';
@@ -16,9 +17,8 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   const core = createCallgate({ srf, redis: conn.redis, config, logger });
   const { metrics } = core;
   const { keys, engine, directory, registry, cdrWriter } = core.parts;
-  srf.use('invite', core.admission as Parameters<Srf['use']>[1]);
-  srf.invite(core.bridge as unknown as Parameters<Srf['invite']>[0]);
-  (srf.use as unknown as (h: unknown) => void)(core.errorHandler);
+  srf.use('invite', core.admission);
+  srf.invite(core.bridge);
   await core.start();
 
   let connected = false;
@@ -32,7 +32,8 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
     logger.info({ hostport }, 'connected to drachtio-server');
   });
   srf.on('error', (err: Error) => logger.warn({ err: err.message }, 'drachtio link error'));
-  (srf as unknown as NodeJS.EventEmitter).on('close', () => {
+  const link: EventEmitter = srf; // drachtio-srf's typed events leave out 'close', which its agent emits
+  link.on('close', () => {
     if (connected) logger.warn('drachtio link lost: live calls can no longer be followed; finalizing them');
     connected = false;
     metrics.drachtioConnected.set(0);
@@ -56,7 +57,7 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   // retries back off, but never past 2 s: after an outage drachtio-server must not wait long for its app
   srf.connect({
     host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret, reconnect: { retryMaxDelay: 2000 },
-  } as Parameters<Srf['connect']>[0]);
+  });
 
   return {
     srf, conn, core, metrics, logger, admin, adminAddress,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type Srf from 'drachtio-srf';
-import type { Config } from '../config/schema.js';
+import type { CallgateConfigInput, Config } from '../config/schema.js';
+import { resolveConfig } from '../config/load.js';
 import { createRootLogger, type Logger } from '../logger.js';
 import type { Redis } from '../redis/client.js';
 import { createKeys } from '../redis/keys.js';
@@ -15,15 +16,19 @@ import { createCdrFiles } from '../cdr/files.js';
 import { createCdrWriter } from '../cdr/writer.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createDispatcher } from '../notify/dispatcher.js';
-import { admissionControl, sipErrorHandler } from './middleware.js';
+import { admissionControl } from './middleware.js';
 import { createBridge } from './bridge.js';
-import type { SipErrorHandler, SipMiddleware, SrfRequest, SrfResponse } from './srf-augment.js';
+import type { SipHandler, SipMiddleware } from './srf-augment.js';
 
 export interface CallgateDeps {
   srf: Srf;
   /** A node-redis client or cluster; one made by connectRedis also bounds every command by its deadline. */
   redis: Redis;
-  config: Config;
+  /**
+   * Plain data: only what differs from the built-in defaults (src/config/defaults.ts), validated here,
+   * every problem reported at once (ConfigError); or a config loadConfig/resolveConfig already made.
+   */
+  config?: CallgateConfigInput | Config;
   logger?: Logger;
   metrics?: Metrics;
 }
@@ -34,7 +39,11 @@ export interface CallgateDeps {
  * the CDR writer, the journal replay, the change subscription and the notification dispatcher. Admission
  * refuses every INVITE (503) until start() has brought all of that up, so it cannot run without them.
  */
-export function createCallgate({ srf, redis, config, logger = createRootLogger(config), metrics = createMetrics() }: CallgateDeps) {
+export function createCallgate(deps: CallgateDeps) {
+  const { srf, redis } = deps;
+  const config = resolveConfig(deps.config);
+  const logger = deps.logger ?? createRootLogger(config);
+  const metrics = deps.metrics ?? createMetrics();
   const keys = createKeys(config.redis.keyPrefix);
   const engine = createEngine({
     redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
@@ -85,13 +94,12 @@ export function createCallgate({ srf, redis, config, logger = createRootLogger(c
     },
   });
   /** The INVITE handler after admission: bridges the admitted call to the switch routes. */
-  const bridge = (req: SrfRequest, res: SrfResponse): void => {
+  const bridge: SipHandler = (req, res) => {
     bridgeCall(req, res).catch((err) => {
       logger.error({ err }, 'bridge failed');
       if (!res.finalResponseSent) res.send(500);
     });
   };
-  const errorHandler: SipErrorHandler = sipErrorHandler(logger, config.sip);
 
   async function stopParts(): Promise<void> {
     await sweeper.stop();
@@ -105,7 +113,6 @@ export function createCallgate({ srf, redis, config, logger = createRootLogger(c
   return {
     admission,
     bridge,
-    errorHandler,
     metrics,
     /** Loads the directory, replays the journal, starts the sweeper, the CDR writer and the dispatcher; then admits. */
     async start(): Promise<void> {
@@ -142,6 +149,8 @@ export function createCallgate({ srf, redis, config, logger = createRootLogger(c
     },
     isDraining: () => state === 'draining',
     /** The parts the admin API reads: `callgate serve` builds it over them. */
+    /** The validated configuration the core runs with. */
+    config,
     parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, logger },
   };
 }

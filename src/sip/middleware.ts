@@ -7,7 +7,7 @@ import { seedOf, type AdmitInvite, type InviteFacts } from '../admission/admit.j
 import type { CdrSeed } from '../model/index.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
-import { asyncMiddleware, type SipErrorHandler, type SipMiddleware, type SrfRequest, type SrfResponse } from './srf-augment.js';
+import type { SipMiddleware, SrfRequest, SrfResponse } from './srf-augment.js';
 
 export interface AdmissionControlDeps {
   admitInvite: AdmitInvite;
@@ -59,7 +59,9 @@ export function inviteFacts(req: SrfRequest, trustedHeader: string, receivedAt: 
 /**
  * drachtio-srf middleware: `srf.use('invite', admissionControl(deps))`. Identifies the account, runs the
  * one admit script, and either refuses the INVITE (one function: code, Reason header, metrics, attempt
- * CDR) or hands it on with the decision on `req.locals.callgate`.
+ * CDR) or hands it on with the decision on `req.locals.callgate`. It fails closed by itself: whatever
+ * goes wrong inside is logged and the INVITE refused with 503 `unavailable`, so it needs no error
+ * handler of the application's and never hands an error to next().
  */
 export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
   const { config, logger, metrics } = deps;
@@ -76,7 +78,7 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     logger.debug({ callId, accountId: seed.accountId, reason: rejection.reason, sipStatus: rejection.sipStatus }, 'INVITE refused');
   }
 
-  return asyncMiddleware(async (req, res, next) => {
+  async function admit(req: SrfRequest, res: SrfResponse, next: () => void): Promise<void> {
     const receivedAt = Date.now();
     const started = performance.now();
     const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
@@ -93,14 +95,12 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     metrics?.invites.labels('admitted', 'none').inc();
     req.locals = { ...(req.locals ?? {}), callgate: decision.call };
     next();
-  });
-}
+  }
 
-/** The one 4-argument error handler: whatever failed, the caller gets a 503 and the error is logged. */
-export function sipErrorHandler(logger: Logger, sip: Config['sip']): SipErrorHandler {
-  const unavailable = createRejections(sip)('unavailable');
-  return (err, req, res) => {
-    logger.error({ err, sipCallId: req.get?.('Call-ID') }, 'unhandled error on an INVITE');
-    if (!res.finalResponseSent) res.send(unavailable.sipStatus, { headers: { Reason: unavailable.reasonHeader } });
+  return (req, res, next) => {
+    admit(req, res, () => next()).catch((err: unknown) => {
+      logger.error({ err, sipCallId: req.get('Call-ID') }, 'admission failed on an INVITE');
+      if (!res.finalResponseSent) res.send(unavailable.sipStatus, { headers: { Reason: unavailable.reasonHeader } });
+    });
   };
 }

@@ -1,0 +1,80 @@
+import type { ConfigInput } from './schema.js';
+
+/**
+ * Every setting's built-in value: what callgate runs with when nothing overrides it. A carrier's app
+ * passes only what differs (createCallgate), and `callgate serve` layers files and the environment over
+ * these (loadConfig). Plain data, the one place a default is written.
+ */
+export const DEFAULTS = deepFreeze(
+{
+  switchId: 'sw1',
+  logLevel: 'info',
+  redis: {
+    url: 'redis://127.0.0.1:6379',
+    clusterNodes: [],
+    keyPrefix: 'cg:',
+    commandTimeoutMs: 250,
+    operationTimeoutMs: 2000,
+  },
+  drachtio: {
+    host: '127.0.0.1',
+    port: 9022,
+    secret: 'cymru',
+  },
+  routeUris: [],
+  billing: {
+    reservationSeconds: 60,
+    tickIntervalMs: 10_000,
+    leaseTtlMs: 30_000,
+    reenableMinimumUsd: '1.00',
+    taxes: [],
+  },
+  identification: {
+    trustedPeers: [],
+    trustedHeader: 'X-Callgate-Account',
+  },
+  sip: {
+    codes: {
+      unknown_account: 403,
+      no_rate: 403,
+      off_manual: 403,
+      off_funds: 402,
+      insufficient_funds: 402,
+      cps_exceeded: 503,
+      channel_limit: 503,
+      unavailable: 503,
+    },
+    retryAfterSeconds: 1,
+    drainTimeoutMs: 30_000,
+  },
+  sweeper: {
+    intervalMs: 5000,
+  },
+  cdr: {
+    dir: './cdr',
+    recordRejected: true,
+  },
+  admin: {
+    listen: '127.0.0.1:8088',
+    token: '',
+  },
+  notify: {
+    webhooks: [],
+    maxAttempts: 8,
+    backoffMs: 500,
+    maxBackoffMs: 60_000,
+    timeoutMs: 5000,
+    concurrency: 4,
+    minTimeMs: 50,
+    scanIntervalMs: 30_000,
+    reclaimIdleMs: 60_000,
+  },
+} satisfies ConfigInput);
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
