@@ -24,7 +24,7 @@ export function createKeys(prefix: string) {
     account: (id: string) => `${account(id)}:acct`,
     /** Sorted set: callId -> lease expiry (ms, Redis TIME) for live calls on one switch. */
     leases: (id: string, switchId: string) => `${account(id)}:leases:${checkId('switch', switchId)}`,
-    /** Hash: callId -> JSON record of each live call (reservation, committed cost, CDR fields). */
+    /** Hash: callId -> live-call record of each live call (src/redis/codecs/call-record.ts: meter, then seed JSON). */
     calls: (id: string) => `${account(id)}:calls`,
     /** Sorted set: callId -> lease expiry, across all switches: what the sweeper reads. */
     expiry: (id: string) => `${account(id)}:expiry`,

@@ -2,7 +2,7 @@
   An account as the admin API shows it, in one round trip: its hash fields, and its live calls counted by
   the switch that owns each one. Reads only.
 
-  The fields are read by name (HMGET), in the order of ACCOUNT_VIEW_FIELDS in src/redis/account-fields.ts:
+  The fields are read by name (HMGET), in the order of ACCOUNT_VIEW_FIELDS in src/redis/codecs/account-hash.ts:
   the two lists must match. Values only, with no field names, in one flat reply: for a 10-field hash this
   costs Redis and the client about half the work of HGETALL and a nested reply.
 

@@ -3,7 +3,7 @@
 -- tostring() would print large numbers in exponent form, so every number written back goes through int().
 --
 -- The account hash keeps what admission reads on every INVITE in two packed fields, so that admit reads
--- and writes one hash field each instead of ten (src/redis/account-fields.ts decodes them for TypeScript):
+-- and writes one hash field each instead of ten (src/redis/codecs/account-hash.ts decodes them for TypeScript):
 --   limits = type|creditLimit|channels|cps|burst|lowBalanceThreshold      (written by account-put, set-limits)
 --   state  = status|offReason|balance|reserved|tokens|tokensAt|lowArmed|burn|burnAt   (written by the scripts only)
 -- burn is the account's spend rate in micro-dollars per second, an exponentially decaying average of
