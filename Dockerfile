@@ -12,6 +12,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
 COPY src ./src
+# drachtio-srf is a peer dependency: npm installs it as one (not as dev), so the prune below keeps it
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
@@ -21,7 +22,6 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY config ./config
 # CDR files (CALLGATE_CDR_DIR). Created here, owned by node, so a fresh named volume mounted on it is writable.
 RUN mkdir -p /var/lib/callgate/cdr && chown -R node:node /var/lib/callgate
 USER node
