@@ -22,6 +22,7 @@ import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys, type Keys } from '../../src/redis/keys.js';
 import { createEngine } from '../../src/redis/engine.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
+import { decodeCallRecord, isCallField } from '../../src/redis/codecs/call-record.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 
 export * from '../helpers/sip-stack.js';
@@ -361,12 +362,12 @@ export class E2E {
     return Number(await this.conn.redis.zCard(this.keys.expiry(id)));
   }
 
-  /** Raw live call records (see includes/common.lua: switch|rsv|com|cost|tax|bsec|talk|beat|ans, then the static JSON). */
+  /** The account's live call records, decoded by their codec (src/redis/codecs/call-record.ts); answeredAt 0 while ringing. */
   async callRecords(id: string): Promise<{ callId: string; sw: string; reserved: number; committed: number; answeredAt: number; beat: number }[]> {
     const all = (await this.conn.redis.hGetAll(this.keys.calls(id))) as Record<string, string>;
-    return Object.entries(all).map(([callId, raw]) => {
-      const [sw, rsv, com, , , , , beat, ans] = raw.split('\n', 1)[0]!.split('|');
-      return { callId, sw: sw!, reserved: Number(rsv), committed: Number(com), answeredAt: Number(ans), beat: Number(beat) };
+    return Object.entries(all).filter(([field]) => isCallField(field)).map(([callId, raw]) => {
+      const r = decodeCallRecord(callId, raw);
+      return { callId, sw: r.switchId, reserved: r.reserved, committed: r.committed, answeredAt: r.answeredAt ?? 0, beat: r.lastBeatAt };
     });
   }
 

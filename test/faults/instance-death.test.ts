@@ -26,6 +26,7 @@ import { createAccountService } from '../../src/accounts/service.js';
 import { createSweeper } from '../../src/calls/sweeper.js';
 import { createUsageJournal } from '../../src/calls/journal.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
+import { decodeCallRecord, type CallRecord } from '../../src/redis/codecs/call-record.js';
 
 const logger = pino({ level: 'silent' });
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -88,11 +89,6 @@ function startInstanceA(mode: 'serve' | 'replay', env: Record<string, string>): 
   };
 }
 
-/** The live call record written by the scripts: switch|reserved|committed|cost|tax|billedSec|talkMs|lastBeat|answeredAt\n<static>. */
-function parseCallRecord(raw: string) {
-  const [sw, rsv, com, cost, tax, bsec, talk, beat, ans] = raw.split('\n', 1)[0]!.split('|');
-  return { sw, rsv: Number(rsv), com: Number(com), cost: Number(cost), tax: Number(tax), bsec: Number(bsec), talk: Number(talk), beat: Number(beat), ans: Number(ans) };
-}
 
 describe('fault: an instance dies with answered calls up', () => {
   const journalDir = mkdtempSync(join(tmpdir(), 'callgate-death-'));
@@ -153,11 +149,11 @@ describe('fault: an instance dies with answered calls up', () => {
     expect((await a.exited).signal).toBe('SIGKILL');
     const killedAt = Date.now();
     // what each call's last tick committed; A can no longer change it, and its leases run for up to one TTL
-    const lastTick = new Map<string, ReturnType<typeof parseCallRecord>>();
+    const lastTick = new Map<string, CallRecord>();
     const records = (await redis.hGetAll(keys.calls(ACCOUNT))) as Record<string, string>;
     for (const id of callIds) {
       expect(records[id], `call ${id} was swept before its lease could have expired`).toBeDefined();
-      lastTick.set(id, parseCallRecord(records[id]!));
+      lastTick.set(id, decodeCallRecord(id, records[id]!));
     }
 
     // every channel is freed, by B's sweeper, within lease TTL + sweep interval (+ margin)
@@ -197,12 +193,12 @@ describe('fault: an instance dies with answered calls up', () => {
       expect(c.switchId).toBe(SWITCH_A);
       expect(c.writer).toBe(SWITCH_B);
       expect(c.sipCode).toBe('200');
-      expect(Number(c.total)).toBe(tick.com);
+      expect(Number(c.total)).toBe(tick.committed);
       expect(Number(c.total)).toBeGreaterThan(0);
       expect(Number(c.cost)).toBe(tick.cost);
-      expect(Number(c.billedSec)).toBe(tick.bsec);
-      expect(Number(c.talkMs)).toBe(tick.talk);
-      expect(Number(c.answeredAt)).toBe(tick.ans);
+      expect(Number(c.billedSec)).toBe(tick.billedSec);
+      expect(Number(c.talkMs)).toBe(tick.talkMs);
+      expect(Number(c.answeredAt)).toBe(tick.answeredAt ?? 0);
       expect(Number(c.total)).toBe(Number(c.billedSec) * 10_000);
     }
     // money is conserved and nothing is held or live
@@ -225,8 +221,8 @@ describe('fault: an instance dies with answered calls up', () => {
     const late = callIds[0]!;
     const journal = createUsageJournal({ dir: journalDir, switchId: SWITCH_A, logger });
     await journal.record({
-      accountId: ACCOUNT, callId: late, total: lastTick.get(late)!.com + 50_000, cost: lastTick.get(late)!.com + 50_000, tax: 0,
-      billedSec: lastTick.get(late)!.bsec + 5, talkMs: lastTick.get(late)!.talk + 5_000, answeredAt: lastTick.get(late)!.ans,
+      accountId: ACCOUNT, callId: late, total: lastTick.get(late)!.committed + 50_000, cost: lastTick.get(late)!.committed + 50_000, tax: 0,
+      billedSec: lastTick.get(late)!.billedSec + 5, talkMs: lastTick.get(late)!.talkMs + 5_000, answeredAt: lastTick.get(late)!.answeredAt ?? 0,
       endedAt: Date.now(), disposition: 'answered', reason: 'caller_bye', sipCode: 200,
     });
     await journal.close();
