@@ -44,7 +44,7 @@ describe('decodeCallRecord', () => {
     let most = 0;
     const out = await mapBounded([5, 1, 4, 2, 3], 2, async (n) => {
       most = Math.max(most, ++inFlight);
-      await new Promise((r) => setTimeout(r, n));
+      await new Promise((r) => setTimeout(r, n)); // the scenario: work of uneven length, finishing out of order
       inFlight--;
       return n * 10;
     });

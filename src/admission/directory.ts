@@ -1,4 +1,3 @@
-import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { ID_PATTERN } from '../config/schema.js';
 import type { Redis } from '../redis/client.js';
@@ -8,34 +7,13 @@ import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
 import type { ChangeMessage } from '../redis/codecs/change-message.js';
 import { deserializeRateDeck } from '../rating/deck-codec.js';
 import type { Rate, RateDeck } from '../rating/deck-model.js';
+import { buildCatalogIndex, identify, trustedPeerSet, type CatalogIndex, type Identification, type IdentifyInput } from './catalog-index.js';
 
-export type { CatalogEntry };
-
-export type Identification =
-  | { ok: true; account: CatalogEntry; destination: string; via: 'ip' | 'tech_prefix' | 'trusted_header' }
-  | { ok: false };
-
-export interface IdentifyInput {
-  sourceIp: string;
-  /** Request-URI user part as received: optional tech prefix, then the dialed number. */
-  ruriUser: string;
-  /** Value of the trusted identification header, if the INVITE carried one. */
-  trustedAccountId?: string | undefined;
-}
+export type { CatalogEntry, Identification, IdentifyInput };
+export { normalizeIp } from './catalog-index.js';
 
 /** An account change announced on the change channel (see src/redis/keys.ts `changes`). */
 export type AccountSignal = { kind: 'off' | 'funds'; accountId: string };
-
-export function normalizeIp(ip: string): string {
-  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  return v4mapped ? v4mapped[1]! : ip.toLowerCase();
-}
-
-interface Indexes {
-  byId: Map<string, CatalogEntry>;
-  byIp: Map<string, CatalogEntry[]>;
-  byCidr: { entry: CatalogEntry; list: BlockList }[];
-}
 
 function parseEntry(json: string): CatalogEntry | undefined {
   try {
@@ -45,43 +23,6 @@ function parseEntry(json: string): CatalogEntry | undefined {
   } catch {
     return undefined;
   }
-}
-
-function buildIndexes(entries: Iterable<CatalogEntry>): Indexes {
-  const byId = new Map<string, CatalogEntry>();
-  const byIp = new Map<string, CatalogEntry[]>();
-  const byCidr: Indexes['byCidr'] = [];
-  for (const entry of entries) {
-    byId.set(entry.id, entry);
-    for (const addr of entry.ips) {
-      const [ip, bits] = addr.split('/');
-      if (!ip) continue;
-      if (bits === undefined) {
-        const key = normalizeIp(ip);
-        const list = byIp.get(key);
-        if (list) list.push(entry);
-        else byIp.set(key, [entry]);
-      } else {
-        const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-        const list = new BlockList();
-        list.addSubnet(ip, Number(bits), family);
-        byCidr.push({ entry, list });
-      }
-    }
-  }
-  return { byId, byIp, byCidr };
-}
-
-/** Picks the account among those sharing a source address: the longest matching tech prefix wins. */
-function pickByTechPrefix(candidates: CatalogEntry[], ruriUser: string): CatalogEntry | undefined {
-  let best: CatalogEntry | undefined;
-  for (const c of candidates) {
-    if (c.techPrefix) {
-      if (ruriUser.startsWith(c.techPrefix) && (!best?.techPrefix || c.techPrefix.length > best.techPrefix.length)) best = c;
-    } else if (!best) best = c;
-    else if (!best.techPrefix && c.id < best.id) best = c; // ambiguous ACL: stay deterministic
-  }
-  return best;
 }
 
 export interface DirectoryDeps {
@@ -101,9 +42,9 @@ export interface DirectoryDeps {
  * reload in case a message was missed while the subscriber was disconnected.
  */
 export function createDirectory({ redis, keys, logger, trustedPeers, refreshIntervalMs = 60_000, changes }: DirectoryDeps) {
-  let idx: Indexes = buildIndexes([]);
+  let idx: CatalogIndex = buildCatalogIndex([]);
   const decks = new Map<string, { version: string; deck: RateDeck }>();
-  const trusted = new Set(trustedPeers.map(normalizeIp));
+  const trusted = trustedPeerSet(trustedPeers);
   // the instance's one subscriber, shared with the registry and the dispatcher; a directory made alone has its own
   const ownBus = !changes;
   const bus = changes ?? createChangeBus({ redis, keys, logger });
@@ -132,7 +73,7 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
       const e = parseEntry(json);
       if (e) entries.push(e);
     }
-    idx = buildIndexes(entries);
+    idx = buildCatalogIndex(entries);
     await Promise.all(Object.entries(deckIndex).map(([id, version]) => loadDeck(id, version)));
     for (const id of decks.keys()) if (!(id in deckIndex)) decks.delete(id);
     loaded = true;
@@ -144,7 +85,7 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     const e = json ? parseEntry(json) : undefined;
     if (e) next.set(id, e);
     else next.delete(id);
-    idx = buildIndexes(next.values());
+    idx = buildCatalogIndex(next.values());
   }
 
   async function onMessage({ kind, id }: ChangeMessage): Promise<void> {
@@ -176,25 +117,7 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     isLoaded: () => loaded,
     reloadAll,
 
-    identify({ sourceIp, ruriUser, trustedAccountId }: IdentifyInput): Identification {
-      const ip = normalizeIp(sourceIp);
-      const stripPrefix = (account: CatalogEntry) =>
-        account.techPrefix && ruriUser.startsWith(account.techPrefix) ? ruriUser.slice(account.techPrefix.length) : ruriUser;
-      if (trustedAccountId !== undefined && trusted.has(ip)) {
-        const account = ID_PATTERN.test(trustedAccountId) ? idx.byId.get(trustedAccountId) : undefined;
-        return account ? { ok: true, account, destination: stripPrefix(account), via: 'trusted_header' } : { ok: false };
-      }
-      let candidates = idx.byIp.get(ip);
-      if (idx.byCidr.length > 0) {
-        const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
-        const inRange = idx.byCidr.filter((c) => c.list.check(ip, family)).map((c) => c.entry);
-        if (inRange.length > 0) candidates = [...(candidates ?? []), ...inRange];
-      }
-      if (!candidates) return { ok: false };
-      const account = pickByTechPrefix(candidates, ruriUser);
-      if (!account) return { ok: false };
-      return { ok: true, account, destination: stripPrefix(account), via: account.techPrefix ? 'tech_prefix' : 'ip' };
-    },
+    identify: (input: IdentifyInput): Identification => identify(idx, trusted, input),
 
     rateFor(account: CatalogEntry, destination: string): Rate | undefined {
       return decks.get(account.deckId)?.deck.lookup(destination);

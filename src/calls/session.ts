@@ -14,13 +14,40 @@ export interface Clock {
   wall(): number;
 }
 
-export const systemClock: Clock = { monotonic: () => performance.now(), wall: () => Date.now() };
+/** Timers on the clock's time line, so that a test's fake clock both tells the time and fires them. */
+export interface Timers {
+  /** Runs `fn` once in `ms`; the returned function cancels it. Does not keep the process alive. */
+  after(ms: number, fn: () => void): () => void;
+  /** Runs `fn` every `ms`; the returned function stops it. Does not keep the process alive. */
+  every(ms: number, fn: () => void): () => void;
+  /** Resolves in `ms`, keeping the process alive meanwhile: a finalize waiting to retry must land. */
+  sleep(ms: number): Promise<void>;
+}
+
+export interface SessionClock extends Clock, Timers {}
+
+export const systemClock: SessionClock = {
+  monotonic: () => performance.now(),
+  wall: () => Date.now(),
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref?.();
+    return () => clearTimeout(t);
+  },
+  every(ms, fn) {
+    const t = setInterval(fn, ms);
+    t.unref?.();
+    return () => clearInterval(t);
+  },
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export interface SessionDeps {
   engine: Pick<Engine, 'tickCall' | 'finalizeCall'>;
   config: Pick<Config, 'billing'>;
   logger: Logger;
-  clock?: Clock;
+  /** Time and timers; the system's by default. */
+  clock?: SessionClock;
   /** Ends the call on the wire: the final response before answer, a BYE on both legs after; the session finalizes itself. */
   hangup: (cause: HangupCause) => Promise<void> | void;
   /** Receives the CDR stream entry of the finalized call, for the CDR writer. */
@@ -46,15 +73,15 @@ export class CallSession {
   readonly accountId: string;
   private answeredMono: number | undefined;
   private answeredWall = 0;
-  private tickTimer: NodeJS.Timeout | undefined;
-  private paidEndTimer: NodeJS.Timeout | undefined;
+  private stopTicking: (() => void) | undefined;
+  private cancelPaidEnd: (() => void) | undefined;
   private committed: TalkPrice | undefined;
   private held: number;
   /** Talk time paid for so far (ms), when funds are short; undefined while reservations keep up. */
   private paidUntilMs: number | undefined;
   private ticking: Promise<void> | undefined;
   private finalizing: Promise<void> | undefined;
-  private readonly clock: Clock;
+  private readonly clock: SessionClock;
   private readonly log: Logger;
 
   constructor(
@@ -66,8 +93,7 @@ export class CallSession {
     this.held = call.reservation;
     this.clock = deps.clock ?? systemClock;
     this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id });
-    this.tickTimer = setInterval(() => void this.tick(), deps.config.billing.tickIntervalMs);
-    this.tickTimer.unref?.();
+    this.stopTicking = this.clock.every(deps.config.billing.tickIntervalMs, () => void this.tick());
   }
 
   get answered(): boolean {
@@ -162,8 +188,8 @@ export class CallSession {
   }
 
   private clearPaidEnd(): void {
-    if (this.paidEndTimer) clearTimeout(this.paidEndTimer);
-    this.paidEndTimer = undefined;
+    this.cancelPaidEnd?.();
+    this.cancelPaidEnd = undefined;
   }
 
   /** Funds are short: the call may talk until its paid time, then gets one more chance and is torn down. */
@@ -181,8 +207,7 @@ export class CallSession {
       void this.teardown({ kind: 'funds' });
       return;
     }
-    this.paidEndTimer = setTimeout(() => void this.onPaidEnd(), paid - talk);
-    this.paidEndTimer.unref?.();
+    this.cancelPaidEnd = this.clock.after(paid - talk, () => void this.onPaidEnd());
   }
 
   private async onPaidEnd(): Promise<void> {
@@ -224,7 +249,8 @@ export class CallSession {
   }
 
   private async finalize(end: CallEnd): Promise<void> {
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.stopTicking?.();
+    this.stopTicking = undefined;
     this.clearPaidEnd();
     const answered = this.answeredMono !== undefined;
     let talkMs = this.talkMs();
@@ -258,7 +284,7 @@ export class CallSession {
             (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
           );
         }
-        await new Promise((r) => setTimeout(r, this.finalizeRetryDelay(attempt)));
+        await this.clock.sleep(this.finalizeRetryDelay(attempt));
       }
     }
     this.deps.onClosed?.(this);

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../test/helpers/wait.js';
 import { createDeadlines, type Deadlines } from './deadlines.js';
 
 // each test watches its own deadlines: no state carries over from one test to the next
@@ -25,7 +26,7 @@ describe('unwrittenCommandDeadline', () => {
     // reads within the same millisecond share the signal (read again until the clock moves on)
     while (performance.now() - t0 < 0.5) same = options.abortSignal;
     expect(same).toBe(first);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await sleep(5); // the scenario: the clock moves on past that millisecond
     expect(options.abortSignal).not.toBe(first);
   });
 
@@ -55,20 +56,20 @@ describe('unwrittenCommandDeadline', () => {
 
   it('forgets a bucket whose commands were all written, long before its deadline, without aborting it', async () => {
     // start from no watched deadline (the buckets of the cases above expire within about a second)
-    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    await waitFor('no watched deadline', () => d.inFlight() === 0, { timeoutMs: 3_000, intervalMs: 10 });
     expect(d.inFlight()).toBe(0);
     const options = d.unwrittenCommandDeadline(2_000); // the timer passes every 200 ms
     const first = options.abortSignal;
     const listener = () => {};
     first.addEventListener('abort', listener, { once: true }); // node-redis, for a command not yet written
-    await sleep(5);
+    await sleep(5); // the scenario: a later millisecond, so a new bucket
     const second = options.abortSignal;
     expect(second).not.toBe(first);
     expect(d.inFlight()).toBe(2);
-    await sleep(450);
+    await sleep(450); // a window, not a wait: two passes of the timer forget neither bucket
     expect(d.inFlight()).toBe(2); // the first still has a command waiting; the second is handed out
     first.removeEventListener('abort', listener); // node-redis, once it wrote the command
-    await sleep(450);
+    await waitFor('the written bucket to be forgotten', () => d.inFlight() < 2, { timeoutMs: 2_000, intervalMs: 10 });
     expect(d.inFlight()).toBe(1); // the second is still the current bucket
     expect(first.aborted).toBe(false);
   });
@@ -120,13 +121,13 @@ describe('withinDeadline', () => {
   });
 
   it('forgets the calls that all settled long before their deadline', async () => {
-    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    await waitFor('no watched deadline', () => d.inFlight() === 0, { timeoutMs: 3_000, intervalMs: 10 });
     expect(d.inFlight()).toBe(0);
     // 2 s: the timer passes every 200 ms; the deadline is far away
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => d.within(2_000, async () => i, () => new Error('late'))));
     expect(results[49]).toBe(49);
     expect(d.inFlight()).toBeGreaterThan(0);
-    await sleep(450);
+    await waitFor('the settled calls to be forgotten', () => d.inFlight() === 0, { timeoutMs: 2_000, intervalMs: 10 });
     expect(d.inFlight()).toBe(0);
   });
 
@@ -160,14 +161,14 @@ describe('withinDeadline', () => {
   });
 
   it('with a long timeout, forgets a bucket as soon as its last call settles, not a tenth of the timeout later', async () => {
-    for (let i = 0; i < 300 && d.inFlight() > 0; i++) await sleep(10);
+    await waitFor('no watched deadline', () => d.inFlight() === 0, { timeoutMs: 3_000, intervalMs: 10 });
     expect(d.inFlight()).toBe(0);
     let release!: () => void;
     const answered = new Promise<void>((resolve) => (release = resolve));
     // 60 s: the timer passes only every 6 s
     const calls = Array.from({ length: 10 }, () => d.within(60_000, () => answered, () => new Error('late')));
     expect(d.inFlight()).toBeGreaterThan(0);
-    await sleep(5); // no call can join those buckets any more
+    await sleep(5); // the scenario: a later millisecond, so no call can join those buckets any more
     release();
     await Promise.all(calls);
     expect(d.inFlight()).toBe(0);

@@ -12,7 +12,7 @@ async function longCallThrough(e2e: E2E, owner: Callgate, acct: TestAccount): Pr
     const [call] = await e2e.callRecords(acct.id);
     return call !== undefined && call.sw === owner.switchId && call.answeredAt > 0 && call.committed > 0;
   }, { timeoutMs: 10_000 });
-  await sleep(TIMING.tickIntervalMs * 2);
+  await sleep(TIMING.tickIntervalMs * 2); // the scenario: the call talks on for two more ticks before its owner dies
   return long;
 }
 
@@ -31,7 +31,7 @@ async function killOwner(e2e: E2E, owner: Callgate, acct: TestAccount) {
 /** Exactly one CDR for the run's call in every file of every switch: orphaned, billed what the dead owner committed. */
 async function expectOneOrphanedCdr(e2e: E2E, long: SippRun, o: { accountId: string; owner: string; sweeper: string; committed: number }) {
   const [cdr] = await e2e.cdrsOfRun(long.callIdPrefix, 1);
-  await sleep(1000); // a second CDR, if one were coming, would be written by now
+  await sleep(1000); // a window, not a wait: a second CDR, if one were coming, would be written by now
   expect(e2e.cdrs((c) => c.sip_call_id.startsWith(long.callIdPrefix))).toHaveLength(1);
   expect(e2e.csvRowsOfRun(long.callIdPrefix)).toHaveLength(1);
   expect(cdr).toMatchObject({
@@ -90,7 +90,7 @@ describeE2E('e2e: an instance dies with a call up', () => {
       const acct = await e2e.createAccount({ funds: '10' });
       long = await longCallThrough(e2e, a, acct);
       const { atDeath, leaseExpiry } = await killOwner(e2e, a, acct);
-      await sleep(TIMING.leaseTtlMs + TIMING.sweepIntervalMs);
+      await sleep(TIMING.leaseTtlMs + TIMING.sweepIntervalMs); // a window, not a wait: the lease expires, and no one sweeps
       expect(await e2e.liveCalls(acct.id), 'nothing sweeps while no instance runs').toBe(1);
 
       // the replacement takes over the same drachtio; nothing else is running that could sweep

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { NUMBERS, describeE2E, runSipp, startSipp, useE2E, waitFor } from './harness.js';
 
@@ -20,7 +19,8 @@ describeE2E('e2e: SIGTERM drains the switch', () => {
 
     const termAt = Date.now();
     gate.child.proc.kill('SIGTERM');
-    await sleep(300);
+    // callgate logs `draining` as it starts refusing: from then on a new INVITE must get 503
+    await gate.child.waitForOutput(/"msg":"draining"/, 5_000);
     const refused = await runSipp({
       name: 'drain-refused', scenario: 'uac-expect-503', target: e2e.target, service: acct.dial(NUMBERS.london), timeoutMs: 15_000,
     });

@@ -109,7 +109,7 @@ describeE2E('e2e: callgate loses its link to drachtio-server mid-call', () => {
         const [call] = await e2e.callRecords(acct.id);
         return call !== undefined && call.sw === 'swL' && call.answeredAt > 0 && call.committed > 0;
       }, { timeoutMs: 10_000 });
-      await sleep(TIMING.tickIntervalMs * 2);
+      await sleep(TIMING.tickIntervalMs * 2); // the scenario: the call talks on for two more ticks before the cut
       expect(await e2e.conn.redis.zCard(leaseKey), 'the call holds one lease on swL').toBe(1);
 
       // ------------------------------------------------------------------------------- the cut
@@ -132,7 +132,7 @@ describeE2E('e2e: callgate loses its link to drachtio-server mid-call', () => {
       expect(cdr).toMatchObject({ account_id: acct.id, switch_id: 'swL', disposition: 'answered', reason: 'link_lost', sip_code: 200 });
       expect(cdr!.answered_at).not.toBeNull();
       expect(finalizedAt - cutAt, 'finalized well before the lease could expire').toBeLessThan(TIMING.leaseTtlMs);
-      await sleep(1000); // a second CDR (a sweep, a late BYE) would be written by now
+      await sleep(1000); // a window, not a wait: a second CDR (a sweep, a late BYE) would be written by now
       expect(e2e.cdrs((c) => c.sip_call_id.startsWith(long!.callIdPrefix)), 'exactly one CDR for the call').toHaveLength(1);
       expect((await e2e.snapshot(acct.id)).reserved).toBe(0);
 
@@ -142,7 +142,7 @@ describeE2E('e2e: callgate loses its link to drachtio-server mid-call', () => {
       long = undefined;
 
       // ------------------------------------------------------------------- refuse, then accept
-      await sleep(Math.max(0, cutAt + REFUSE_MS - Date.now()));
+      await sleep(Math.max(0, cutAt + REFUSE_MS - Date.now())); // the scenario: the proxy refuses for REFUSE_MS
       expect(connections(cg), 'no connection while the proxy refuses').toBe(1);
       const reacceptAt = Date.now();
       await proxy.accept();

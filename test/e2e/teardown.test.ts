@@ -20,7 +20,7 @@ function watchBalance(e2e: E2E, id: string) {
   const loop = (async () => {
     while (running) {
       lowest = Math.min(lowest, (await e2e.snapshot(id)).balance);
-      await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 25)); // the sampling period, not a wait
     }
   })();
   return {

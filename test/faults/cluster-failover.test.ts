@@ -240,7 +240,7 @@ describe('fault: Redis Cluster master failover under load', () => {
 
     const workers = Array.from({ length: WORKERS }, (_, i) => worker(i));
 
-    await sleep(WARMUP_MS);
+    await sleep(WARMUP_MS); // the scenario: load runs a while before the master is killed
     expect(admitTimes.length).toBeGreaterThan(0);
     killAt = now();
     await victim.stop('SIGKILL', { keepData: true });

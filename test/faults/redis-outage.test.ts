@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { startRedisServer, type RedisServer } from '../helpers/redis-servers.js';
 import { FakeRequest, FakeResponse, answerAfter, createFakeSrf } from '../helpers/fake-sip.js';
+import { waitFor } from '../helpers/wait.js';
 import { loadConfig } from '../../src/config/index.js';
 import { connectRedis, type RedisConnection } from '../../src/redis/client.js';
 import { createKeys } from '../../src/redis/keys.js';
@@ -88,7 +89,7 @@ describe('fault: Redis outage under load', () => {
       await bridge(req as unknown as SrfRequest, new FakeResponse() as unknown as SrfResponse);
     }
     expect(registry.size()).toBe(3);
-    await sleep(400);
+    await sleep(400); // the scenario: the calls talk, and tick, for a while before the outage
 
     // outage
     const outageStarted = Date.now();
@@ -105,22 +106,23 @@ describe('fault: Redis outage under load', () => {
 
     // the caller of call 1 hangs up during the outage: its finalize is journaled durably
     fake.legs[0]!.uas.emit('destroy');
-    await sleep(config.redis.operationTimeoutMs + 300);
+    await waitFor('the failed finalize to be journaled', () => existsSync(journal.path) && readFileSync(journal.path, 'utf8').includes('"op":"finalize"'), {
+      timeoutMs: config.redis.operationTimeoutMs + 5_000,
+    });
     const journalText = readFileSync(journal.path, 'utf8');
     expect(journalText).toContain('"op":"finalize"');
-    await sleep(1_200); // longer than a lease TTL: every lease is past its expiry in Redis terms
+    await sleep(1_200); // the scenario: longer than a lease TTL: every lease is past its expiry in Redis terms
     expect(registry.all().filter((c) => !c.ended)).toHaveLength(2); // the other calls are still up
     const outageMs = Date.now() - outageStarted;
 
     // Redis returns with its data (append-only file), on the same port
     server = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'always'], server.port, server.dir);
-    const deadline = Date.now() + 10_000;
-    while (finalized.length < 1 && Date.now() < deadline) await sleep(50);
+    await waitFor('the journaled finalize to land', () => finalized.length >= 1, { timeoutMs: 10_000 });
     expect(finalized).toHaveLength(1);
-    await sleep(config.billing.leaseTtlMs + 500); // the sweeper's grace passes while owners renew
+    await sleep(config.billing.leaseTtlMs + 500); // a window, not a wait: the sweeper's grace passes while owners renew
     expect(swept).toEqual([]);
     for (const legs of fake.legs.slice(1)) legs.uac.emit('destroy');
-    while (finalized.length < 3 && Date.now() < deadline + 5_000) await sleep(50);
+    await waitFor('the other two calls to be finalized', () => finalized.length >= 3, { timeoutMs: 10_000 });
     expect(finalized).toHaveLength(3);
 
     // admission works again

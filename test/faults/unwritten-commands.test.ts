@@ -60,7 +60,7 @@ describe('fault: commands issued while Redis is unreachable', () => {
     // the same port, a fresh (empty) server: the client reconnects by itself
     servers.push(await startRedisServer([], first.port));
     await waitFor('the client to reconnect', async () => (await conn.redis.ping()) === 'PONG', { timeoutMs: 10_000 });
-    await sleep(200);
+    await sleep(200); // a window, not a wait: the abandoned command, were it written on reconnect, would have run by now
     expect(await conn.redis.exists('unwritten:late')).toBe(0);
     await conn.redis.set('unwritten:after', '1');
     expect(await conn.redis.get('unwritten:after')).toBe('1');
@@ -82,7 +82,9 @@ describe('fault: commands issued while Redis is unreachable', () => {
     expect(master).toBeDefined();
 
     await master.stop('SIGKILL');
-    await sleep(300); // the node's client sees its socket close and starts reconnecting
+    // the node's client sees its socket close and starts reconnecting; node-redis tells no one when (its
+    // cluster client emits nothing per node), so this is time given, not a condition awaited
+    await sleep(300);
     const late = await rejection(conn.redis.set(key, 'ran after its caller gave up'));
     expect(late.error, String(late.error)).toBeInstanceOf(AbortError);
     expect(late.ms).toBeGreaterThanOrEqual(OPERATION_TIMEOUT_MS - 1);

@@ -11,6 +11,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './redis-servers.js';
+import { waitFor } from './wait.js';
+
+export { waitFor };
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const SCENARIO_DIR = join(REPO_ROOT, 'sipp-scenarios');
@@ -63,28 +66,6 @@ export const drachtioBin = findDrachtio();
 export const sippBin = findSipp();
 
 // ---------------------------------------------------------------------------------------- helpers
-
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 5000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await sleep(intervalMs);
-  }
-}
 
 export function udpPortFree(port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -244,6 +225,7 @@ export async function startDrachtio(name: string): Promise<Drachtio> {
       await waitFor(`drachtio admin port ${adminPort}`, () => tcpAccepts(adminPort), { timeoutMs: 10_000 });
       // the SIP port is ours once drachtio holds it: binding it here must now fail
       await waitFor(`drachtio SIP port ${sipPort}`, async () => !(await udpPortFree(sipPort)), { timeoutMs: 5000 });
+      // a window, not a wait: drachtio that fails just after binding its ports exits within it
       await sleep(100);
       if (!child.running) throw new Error(`drachtio exited at start; see ${child.logPath}`);
       return { sipPort, adminPort, secret, child, stop: () => child.stop('SIGTERM', 3000) };

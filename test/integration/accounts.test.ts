@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, expect, it } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 import {
   AccountExistsError,
   AccountNotFoundError,
@@ -85,11 +86,7 @@ async function subscribeChanges(ctx: TestContext): Promise<Subscriber> {
 }
 
 async function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
+  await waitUntil(String(check), check, { timeoutMs, intervalMs: 20 });
 }
 
 const HOSTILE_IDS = ['a{b}', 'a:b', '*', '', 'x'.repeat(65), 'ünï', '../x', 'a b', 'a\nb', 'a}:acct'];
@@ -426,7 +423,7 @@ describeOnRedis('accounts service', (ctx) => {
     const refilling = await admit('c5');
     if (refilling.outcome === 'cps_exceeded') {
       expect(refilling.retryAfterMs).toBeLessThanOrEqual(100);
-      await sleep(refilling.retryAfterMs + 20);
+      await sleep(refilling.retryAfterMs + 20); // the scenario: the bucket refills for the time it said
       expect((await admit('c6')).outcome).toBe('admitted');
     } else {
       expect(refilling.outcome).toBe('admitted');

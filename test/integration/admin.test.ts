@@ -3,7 +3,6 @@
  * For every route: the happy path, a missing and a wrong token, schema and value violations, and proof that
  * a refused request changed nothing in Redis.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -29,6 +28,7 @@ import { createEngine } from '../../src/redis/engine.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import type { Redis } from '../../src/redis/client.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
 const logger = pino({ level: 'silent' });
 const TOKEN = 'admin-test-token-7f3a9c2e41d8';
@@ -108,11 +108,7 @@ async function snapshot(ctx: TestContext, id: string) {
 }
 
 async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
+  await waitUntil(String(check), async () => await check(), { timeoutMs, intervalMs: 20 });
 }
 
 function staticCdr(accountId: string, over: Partial<AdmittedSeed> = {}): AdmittedSeed {

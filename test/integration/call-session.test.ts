@@ -7,6 +7,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
 import { FakeRequest, FakeResponse, answerAfter, createFakeSrf, failWith, type Behaviour } from '../helpers/fake-sip.js';
+import { waitFor } from '../helpers/wait.js';
 import { createAdmission, type AdmittedCall } from '../../src/admission/admit.js';
 import type { CatalogEntry } from '../../src/admission/directory.js';
 import { createCallRegistry } from '../../src/calls/registry.js';
@@ -65,11 +66,7 @@ async function setup(ctx: TestContext, fundsMicros: number, routes = ['sip:sw-a:
   }
 
   async function until(check: () => boolean | Promise<boolean>, ms = 5000) {
-    const deadline = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error('condition not met in time');
-      await sleep(10);
-    }
+    await waitFor(String(check), async () => await check(), { timeoutMs: ms, intervalMs: 10 });
   }
 
   async function expectSettled() {
@@ -99,12 +96,12 @@ describeOnRedis('call session: every path ends in exactly one finalize', (ctx) =
     const { done } = await t.place(answerAfter(5));
     await done;
     expect(t.registry.all()[0]!.answered).toBe(true);
-    await sleep(250); // a couple of ticks commit cost in real time
+    await sleep(250); // the scenario: the call talks for a couple of ticks, which commit cost in real time
     const { uas, uac } = t.legs();
     uas.emit('destroy');
     uas.emit('destroy');
     await t.until(() => t.finalizes.length > 0);
-    await sleep(50);
+    await t.until(() => t.registry.size() === 0); // closed: its one finalize has landed
     expect(uac.destroyed).toHaveLength(2);
     expect(t.finalizes).toEqual(['answered']);
     const [cdr] = await t.cdrs();
@@ -127,7 +124,7 @@ describeOnRedis('call session: every path ends in exactly one finalize', (ctx) =
   it('CANCEL before answer: 487, cancelled, nothing billed', async () => {
     const t = await setup(ctx(), 10_000_000);
     const p = await t.place(async (req) => {
-      await sleep(20);
+      await sleep(20); // the scenario: the callee rings a while before the caller gives up
       req.emit('cancel');
       throw Object.assign(new Error('487'), { status: 487 });
     });
@@ -208,7 +205,7 @@ describeOnRedis('call session: every path ends in exactly one finalize', (ctx) =
     const { uas, uac } = t.legs();
     await t.registry.endAll({ kind: 'link_lost' });
     uas.emit('destroy');
-    await sleep(50);
+    await sleep(50); // a window, not a wait: a second finalize for the late BYE would have come by now
     expect(t.finalizes).toEqual(['answered']);
     expect((await t.cdrs())[0]).toMatchObject({ reason: 'link_lost' });
     expect(uac.destroyed.length).toBeLessThanOrEqual(1);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it, vi } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 import { cdrDay, cdrFromStreamEntry, CSV_HEADER } from '../../src/cdr/builder.js';
 import type { AdmittedSeed } from '../../src/model/index.js';
 import { createCdrFiles, type CdrFiles } from '../../src/cdr/files.js';
@@ -264,7 +265,7 @@ describeOnRedis(
       let letGo!: () => void;
       hold = new Promise((resolve) => (letGo = resolve));
       const recovering = writer.recover();
-      while (held === 0) await sleep(5);
+      await waitFor('the recovery to read the stream (its reply is held)', () => held > 0, { intervalMs: 5 });
       // the owner's submission is written and deleted while the recovery holds its reply with the entry
       writer.submit(id, a.entryId);
       await writer.flush();
@@ -361,7 +362,7 @@ describeOnRedis(
       await c.engine.tickCall({
         accountId: id, callId, total: 2_818, cost: 2_400, tax: 418, billedSec: 12, talkMs: 11_500, answeredAt: T0 + 1_000, nextReservation: 60_000,
       });
-      await sleep(c.config.billing.leaseTtlMs + 50);
+      await sleep(c.config.billing.leaseTtlMs + 50); // the scenario: the lease expires (Redis TIME) with no heartbeat
       const { swept } = await c.engine.sweepAccount(id);
       expect(swept).toHaveLength(1);
       // the sweep ends the call at its last heartbeat (Redis TIME): that decides the day file

@@ -83,7 +83,7 @@ describeOnRedis('engine invariants', (ctx) => {
         else if (r.outcome === 'cps_exceeded') retryAfterSeen = Math.max(retryAfterSeen, r.retryAfterMs);
         else throw new Error(`unexpected ${r.outcome}`);
       }
-      await sleep(100);
+      await sleep(100); // the scenario: batches 100 ms apart, so the bucket refills between them
     }
     expect(retryAfterSeen).toBeGreaterThan(0);
     expect(retryAfterSeen).toBeLessThanOrEqual(Math.ceil(1000 / cps));
@@ -242,7 +242,7 @@ describeOnRedis('engine invariants', (ctx) => {
     });
     // nothing is swept while the lease is alive
     expect((await c.engine.sweepAccount(id)).swept).toHaveLength(0);
-    await sleep(c.config.billing.leaseTtlMs + 50);
+    await sleep(c.config.billing.leaseTtlMs + 50); // the scenario: the lease expires (Redis TIME) with no heartbeat
     const sweeps = await Promise.all([c.engine.sweepAccount(id), c.engine.sweepAccount(id), c.engine.sweepAccount(id)]);
     expect(sweeps.flatMap((s) => s.swept).map((s) => s.callId)).toEqual([a.callId]);
     const cdrs = await c.conn.redis.xRange(c.keys.cdrs(id), '-', '+');

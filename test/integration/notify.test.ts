@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeOnRedis, type TestContext } from '../helpers/context.js';
+import { waitFor } from '../helpers/wait.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import type { NotifyConfig, WebhookConfig } from '../../src/config/schema.js';
 import { createRootLogger } from '../../src/logger.js';
@@ -84,11 +85,7 @@ async function startReceiver(initial: Respond = () => 200) {
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitFor(what, async () => await cond(), { timeoutMs, intervalMs: 20 });
 }
 
 describeOnRedis('webhook dispatcher', (ctx) => {
@@ -170,7 +167,7 @@ describeOnRedis('webhook dispatcher', (ctx) => {
     await d.start();
     const id = await accountWithEvents(c);
     await until('4 deliveries', () => r.received.length >= 4);
-    await sleep(300); // nothing more arrives
+    await sleep(300); // a window, not a wait: nothing more arrives
     expect(r.received).toHaveLength(4);
 
     const all = r.received.filter((x) => x.path === '/all');
@@ -317,7 +314,7 @@ describeOnRedis('webhook dispatcher', (ctx) => {
     const b = dispatcher([id], { webhooks, reclaimIdleMs: 200, scanIntervalMs: 50 }, 'swB');
     await b.start();
     await until('acknowledged', async () => (await c.conn.redis.xLen(c.keys.events(id))) === 0);
-    await sleep(300);
+    await sleep(300); // a window, not a wait: B's scans find nothing idle to take over, so nothing is delivered twice
     expect(r.received).toHaveLength(3);
     expect(r.deliveredIds().sort()).toEqual([...all].sort());
     expect([a.stats().delivered, b.stats().delivered, b.stats().reclaimed]).toEqual([3, 0, 0]);
@@ -333,7 +330,7 @@ describeOnRedis('webhook dispatcher', (ctx) => {
     await Promise.all([a.start(), b.start()]);
     for (let i = 0; i < 5; i++) ids.push(await accountWithEvents(c));
     await until('every event delivered', () => r.received.length >= 15);
-    await sleep(400); // two scans: nothing more arrives
+    await sleep(400); // a window, not a wait: two scans pass and nothing more arrives
     expect(r.received).toHaveLength(15);
     const bodies = r.received.map((x) => JSON.parse(x.body) as { id: string; account: string; type: string });
     expect(new Set(bodies.map((b) => `${b.account}/${b.id}`)).size).toBe(15);
