@@ -12,7 +12,7 @@ export type OffReason = 'depleted' | 'credit_limit' | 'manual';
 
 /**
  * What identification and rating need of an account, held in every instance's memory so that an INVITE
- * costs one Redis call. Written to the catalog by src/accounts, decoded by src/redis/codecs/catalog-entry.ts.
+ * costs one Redis call. Written to the catalog by src/accounts, decoded by parseEntry in src/admission/directory.ts.
  */
 export interface CatalogEntry {
   id: string;
