@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,6 +32,13 @@ describe('the built-in defaults', () => {
 
   it('need no config folder: loadConfig from an empty folder gives the defaults', () => {
     expect(loadConfig({ env: {}, configDir: emptyDir() })).toEqual(resolveConfig());
+  });
+
+  it('are every one documented in the README, by path, as is every environment key', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const paths = new Set(leaves(DEFAULTS).map((p) => (p.startsWith('sip.codes.') ? 'sip.codes' : p)));
+    expect([...paths].filter((p) => !readme.includes(`\`${p}\``))).toEqual([]);
+    expect(Object.keys(ENV_KEYS).filter((k) => !readme.includes(k.replace(/_(PORT|SECRET|TOKEN|MIN_TIME_MS)$/, '')))).toEqual([]);
   });
 
   it('name every environment key\'s target', () => {
