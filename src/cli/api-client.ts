@@ -74,7 +74,8 @@ export function createApiClient(settings: AdminClientSettings, fetchImpl: Fetch 
       if (e.name === 'TimeoutError' || e.name === 'AbortError') {
         throw new AdminUnreachableError(`no answer from the admin API (${where}) within ${timeoutMs} ms`);
       }
-      const why = e.cause?.code ?? e.cause?.message ?? e.message;
+      // fetch refuses some well-known ports outright (https://fetch.spec.whatwg.org/#port-blocking)
+      const why = e.cause?.message === 'bad port' ? `port ${url.port} is one that HTTP clients refuse to use` : (e.cause?.code ?? e.cause?.message ?? e.message);
       throw new AdminUnreachableError(`cannot reach the admin API at ${settings.url}: ${why}`);
     }
     let parsed: unknown;
