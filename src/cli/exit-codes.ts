@@ -4,6 +4,7 @@
  * never by its message; a code this CLI does not know is a generic failure.
  */
 import { CommanderError } from 'commander';
+import type { AdminErrorCode } from '../admin/errors.js';
 import { ConfigError } from '../config/index.js';
 import { AdminUnreachableError, ApiError, InputFileError, ServeUnavailableError, UsageError } from './errors.js';
 import { inCliWords, type FieldOverrides } from './vocabulary.js';
@@ -38,7 +39,10 @@ Exit codes:
 The admin API: --admin-url or CALLGATE_ADMIN_URL (default http://<CALLGATE_ADMIN_LISTEN>, 127.0.0.1:8088),
 token: CALLGATE_ADMIN_TOKEN (or --token, which other users of the host can see in the process list).`;
 
-/** Which exit code each of the API's error codes gets. */
+/**
+ * Which exit code each of the API's error codes gets. `satisfies` makes a new code in AdminErrorCode fail
+ * the type check until it is given one here; at run time a code not listed is a generic failure.
+ */
 const API_EXIT: Readonly<Record<string, number>> = {
   invalid_request: EXIT.invalid,
   ratedeck_invalid: EXIT.invalid,
@@ -53,7 +57,7 @@ const API_EXIT: Readonly<Record<string, number>> = {
   unavailable: EXIT.unavailable,
   not_ready: EXIT.unavailable,
   internal: EXIT.unavailable,
-};
+} satisfies Record<AdminErrorCode, number>;
 
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' ').trim();
 

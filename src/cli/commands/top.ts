@@ -54,7 +54,9 @@ export function renderTop(live: LiveSnapshot, size: { columns: number; rows: num
     `last ${live.series.windowSeconds / 60} min on this instance: ${t.admitted} admitted, ${refused} refused${why ? ` (${why})` : ''}`,
     '',
   ];
-  const room = Math.max(0, size.rows - HEADER_LINES - 1);
+  // the header, the table's title line, and a line saying how many are left out when not all fit
+  const fits = Math.max(0, size.rows - HEADER_LINES - 1);
+  const room = live.accounts.total > fits ? Math.max(0, fits - 1) : fits;
   const shown = live.accounts.rows.slice(0, room);
   const body = table(
     [
@@ -81,7 +83,7 @@ export function renderTop(live: LiveSnapshot, size: { columns: number; rows: num
     ]),
   ).split('\n');
   const hidden = live.accounts.total - shown.length;
-  const tail = hidden > 0 && shown.length < live.accounts.rows.length ? [`... ${hidden} more accounts (a taller terminal shows more)`] : [];
+  const tail = hidden > 0 ? [`... ${hidden} more accounts not shown`] : [];
   return [...head, ...body, ...tail].slice(0, Math.max(1, size.rows)).map((l) => (l.length > size.columns ? l.slice(0, size.columns) : l));
 }
 
