@@ -455,6 +455,7 @@ describeOnRedis('callgate CLI over the admin API', (ctx) => {
       };
       const first = await until((s) => s.includes(id));
       expect(first).toContain(`callgate top: switch ${c.config.switchId}`);
+      expect(first).toContain('every 0.5 s, q quits');
       expect(first).toMatch(/ACCOUNT\s+STATUS\s+LIVE\s+HERE\/LIMIT\s+CPS\/LIMIT\s+BALANCE\s+AVAILABLE\s+BURN\/H\s+DEPLETES/);
       // the busiest account comes first: 3 live calls, all on this switch
       const rows = first.split('\n').filter((l) => /^\S+\s+(on|off)/.test(l));

@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import type { CommandContext, Terminal } from '../context.js';
 import { UsageError } from '../errors.js';
 import { describeFailure } from '../exit-codes.js';
-import { depletionText, table } from '../format.js';
+import { duration, table } from '../format.js';
 
 export interface LiveSnapshot {
   switchId: string;
@@ -41,7 +41,7 @@ const LIVE_MAX_ROWS = 200;
 const HEADER_LINES = 4;
 
 /** One screen of `top`: at most `rows` lines of at most `columns` characters. Pure. */
-export function renderTop(live: LiveSnapshot, size: { columns: number; rows: number }, note = ''): string[] {
+export function renderTop(live: LiveSnapshot, size: { columns: number; rows: number }, note = '', intervalSeconds = live.refreshSeconds): string[] {
   const t = live.series.totals;
   const refused = Object.values(t.rejected).reduce((a, b) => a + b, 0);
   const why = live.series.reasons
@@ -49,7 +49,7 @@ export function renderTop(live: LiveSnapshot, size: { columns: number; rows: num
     .map((r) => `${r.label} ${t.rejected[r.reason]}`)
     .join(', ');
   const head = [
-    `callgate top: switch ${live.switchId}, ${live.at.replace(/\.\d{3}Z$/, 'Z')}, every ${live.refreshSeconds} s, q quits${note ? ` | ${note}` : ''}`,
+    `callgate top: switch ${live.switchId}, ${live.at.replace(/\.\d{3}Z$/, 'Z')}, every ${intervalSeconds} s, q quits${note ? ` | ${note}` : ''}`,
     `accounts ${live.accounts.total}, live calls ${live.accounts.liveCalls} on all switches`,
     `last ${live.series.windowSeconds / 60} min on this instance: ${t.admitted} admitted, ${refused} refused${why ? ` (${why})` : ''}`,
     '',
@@ -79,7 +79,7 @@ export function renderTop(live: LiveSnapshot, size: { columns: number; rows: num
       r.balanceUsd,
       r.availableUsd,
       r.burn.perHourUsd,
-      depletionText(r.depletion),
+      r.depletion.secondsToDepletion === null ? 'not spending' : `in ${duration(r.depletion.secondsToDepletion)}`,
     ]),
   ).split('\n');
   const hidden = live.accounts.total - shown.length;
@@ -166,8 +166,9 @@ export function registerTopCommand(program: Command, { api, print, out, deps }: 
       try {
         let note = '';
         while (!stop.signal.aborted) {
-          terminal.write(`\x1b[H\x1b[2J${renderTop(live, terminal, note).join('\r\n')}`);
-          await sleep((o.interval !== undefined ? Number(o.interval) : live.refreshSeconds) * 1000, stop.signal);
+          const every = o.interval !== undefined ? Number(o.interval) : live.refreshSeconds;
+          terminal.write(`\x1b[H\x1b[2J${renderTop(live, terminal, note, every).join('\r\n')}`);
+          await sleep(every * 1000, stop.signal);
           if (stop.signal.aborted) break;
           try {
             live = await read(terminal.rows);
