@@ -15,6 +15,9 @@
  *   GET   /v1/ratedecks/:deckId            the loaded version
  *   GET   /v1/calls?accountId=&switchId=   an account's live calls on every switch (or one)
  *   GET   /v1/switches/:switchId/calls     a switch's live calls: its registry on this instance, else Redis
+ *   GET   /v1/ratedecks/:deckId/rates      the deck's version, prefix count and rates (?prefix=&limit=&offset=)
+ *   GET   /v1/accounts/:id/payments/latest the last payment applied (amount, time, id), or null
+ *   GET   /v1/openapi.json                 this API's OpenAPI 3.1 document, generated from the route schemas
  *   GET   /v1/live?limit=&offset=          the live view's data: account rows, this instance's admits/refusals (live-view.ts)
  *   GET   /live                            the live view page: no token needed, it holds no data (live-view.ts)
  *
@@ -35,6 +38,7 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto';
 import { isIP, type AddressInfo } from 'node:net';
+import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createAccountService, type AccountService } from '../accounts/service.js';
 import type { Directory } from '../admission/directory.js';
@@ -47,6 +51,8 @@ import type { Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
 import { registerAccountRoutes } from './account-routes.js';
 import { registerCallRoutes } from './call-routes.js';
+import { registerDeckRoutes } from './deck-routes.js';
+import { registerPaymentRoutes } from './payment-routes.js';
 import type { RouteContext } from './context.js';
 import { AdminBindError, AdminUnavailableError, UnauthorizedError, errorReply } from './errors.js';
 import { registerLiveView } from './live-view.js'; // live view: GET /live, GET /v1/live
@@ -311,16 +317,38 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
     scanConcurrency: opts.scanConcurrency ?? 32,
   };
 
+  // first, so that it sees every route registered after it: the document is the route schemas, nothing else
+  void server.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'callgate admin API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: ({ schema, url }) => {
+      // the rate deck upload is the one body that is not JSON (its route parses text/csv)
+      if (url === '/v1/ratedecks/:deckId' && schema?.body) return { schema: { ...schema, consumes: ['text/csv'] }, url };
+      return { schema, url };
+    },
+  });
+
   void server.register(
     async (api) => {
       registerAccountRoutes(api, ctx, { csvBodyLimit });
       registerCallRoutes(api, ctx);
+      registerDeckRoutes(api, ctx);
+      registerPaymentRoutes(api, ctx);
+      api.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
     },
     { prefix: '/v1' },
   );
 
   // --- live view (src/admin/live-view.ts): GET /live, the page (no token, no data); GET /v1/live, its data (token) ---
-  registerLiveView(server, ctx, metrics);
+  // a plugin that shares the root scope (what fastify-plugin marks with skip-override), so that it loads after
+  // the OpenAPI plugin and /v1/live is in the document, while `server.liveView` stays on the root instance
+  const liveView = async (root: FastifyInstance) => registerLiveView(root, ctx, metrics);
+  Object.assign(liveView, { [Symbol.for('skip-override')]: true });
+  void server.register(liveView);
 
   const publicRoute = { config: { public: true } };
 

@@ -1,15 +1,18 @@
-/** `callgate account ...`: create, inspect and change accounts. */
+/** `callgate account ...`: create, inspect and change accounts through the admin API. */
 import { Option, type Command } from 'commander';
-import { accountToJson, type PutMode } from '../../accounts/index.js';
-import { JSON_FIELDS_HELP, formatAccountTable, usd } from '../account-format.js';
+import type { AccountJson } from '../../accounts/account.js';
+import { JSON_FIELDS_HELP, formatAccountTable, type LatestPayment } from '../account-format.js';
+import { path } from '../api-client.js';
+import { given, wholeNumbers } from '../arguments.js';
 import type { CommandContext } from '../context.js';
+import { usd } from '../format.js';
 
 const collect = (value: string, previous: string[] | undefined) => [
   ...(previous ?? []),
   ...value.split(',').map((s) => s.trim()),
 ];
 
-interface PutOptions {
+interface FieldOptions {
   type?: string;
   name?: string;
   creditLimit?: string;
@@ -22,24 +25,45 @@ interface PutOptions {
   deck?: string;
   ip?: string[];
   techPrefix?: string;
+  json?: boolean;
+}
+
+interface PutOptions extends FieldOptions {
   create?: boolean;
   update?: boolean;
 }
 
-export function registerAccountCommands(program: Command, { out, withService }: CommandContext): void {
-  const account = program
-    .command('account')
-    .description('create, inspect and change carrier accounts live (no restart)')
-    .addHelpCommand(false);
+interface PaymentReply {
+  outcome: 'applied' | 'duplicate';
+  paymentId: string;
+  amount: number;
+  amountUsd: string;
+  account: AccountJson;
+}
 
-  account
-    .command('put')
-    .description(
-      'create an account, or change the given fields of an existing one. Fields not given keep their value. ' +
-        'A new account needs --type, --channels, --cps, --billing-country, --deck and at least one --ip, ' +
-        'and --credit-limit when postpaid. Balance and status are never set here: use funds and status.',
-    )
-    .argument('<id>', 'account id: 1-64 characters from A-Z a-z 0-9 _ . -')
+/** The account fields of the command line as the API's body: counts as integers, money as strings. */
+function accountBody(o: FieldOptions) {
+  const counts = wholeNumbers({ channels: o.channels, cps: o.cps, burst: o.burst }, ['channels', 'cps', 'burst']);
+  return given({
+    type: o.type,
+    name: o.name,
+    creditLimit: o.creditLimit,
+    ...counts,
+    fusfOnFile: o.fusfOnFile,
+    billingCountry: o.billingCountry,
+    lowBalanceThreshold: o.lowBalanceThreshold,
+    deckId: o.deck,
+    ips: o.ip,
+    techPrefix: o.techPrefix,
+  });
+}
+
+const stateText = (a: AccountJson) => (a.status === 'on' ? 'on' : `off (${a.offReason ?? ''})`);
+const jsonOption = () => new Option('--json', 'print JSON instead of text');
+
+/** The options every account-writing command takes. */
+function fieldOptions(cmd: Command): Command {
+  return cmd
     .option('--type <type>', 'prepaid (pays in advance) or postpaid (credit line with a limit)')
     .option('--name <text>', 'display name, up to 128 printable characters')
     .option('--credit-limit <usd>', 'postpaid credit line in dollars, e.g. 5000 or 2500.50 (0 for prepaid)')
@@ -53,69 +77,126 @@ export function registerAccountCommands(program: Command, { out, withService }: 
     .option('--deck <id>', 'rate deck the account is billed on (load it first with "callgate ratedeck load")')
     .option('--ip <addr>', 'source IPv4/IPv6 address or CIDR block the account sends from; repeat or comma-separate. Replaces the whole list', collect)
     .option('--tech-prefix <digits>', 'tech prefix on the Request-URI user that identifies the account (0-9 # *, up to 16); "" clears it')
-    .addOption(new Option('--create', 'fail if the account already exists').conflicts('update'))
-    .addOption(new Option('--update', 'fail if the account does not exist').conflicts('create'))
-    .action(async (id: string, o: PutOptions) => {
-      const input = {
-        type: o.type,
-        name: o.name,
-        creditLimit: o.creditLimit,
-        channels: o.channels,
-        cps: o.cps,
-        burst: o.burst,
-        fusfOnFile: o.fusfOnFile,
-        billingCountry: o.billingCountry,
-        lowBalanceThreshold: o.lowBalanceThreshold,
-        deckId: o.deck,
-        ips: o.ip,
-        techPrefix: o.techPrefix,
-      };
-      const mode: PutMode = o.create ? 'create' : o.update ? 'update' : 'upsert';
-      const r = await withService((s) => s.putAccount(id, input, { mode }));
-      out(`${r.created ? 'created' : 'updated'} account ${id}`);
-      out(formatAccountTable(r.account));
-    });
+    .addOption(jsonOption())
+    .addHelpText('after', JSON_FIELDS_HELP);
+}
+
+export function registerAccountCommands(program: Command, { api, print }: CommandContext): void {
+  const account = program
+    .command('account')
+    .description('create, inspect and change carrier accounts live (no restart)')
+    .addHelpCommand(false);
+
+  const NEW_ACCOUNT =
+    'A new account needs --type, --channels, --cps, --billing-country, --deck and at least one --ip, ' +
+    'and --credit-limit when postpaid. It starts OFF (depleted) until funds reach the re-enable minimum. ' +
+    'Balance and status are never set here: use funds and status.';
+
+  fieldOptions(
+    account.command('create').description(`create an account; fails (exit 3) if the id is taken. ${NEW_ACCOUNT}`).argument('<id>', 'account id: 1-64 characters from A-Z a-z 0-9 _ . -'),
+  ).action(async (id: string, o: FieldOptions) => {
+    const body = { id, ...accountBody(o) };
+    const a = await api().request<AccountJson>({ method: 'POST', path: '/v1/accounts', json: body });
+    print(o.json, a, () => `created account ${id}\n${formatAccountTable(a)}`);
+  });
+
+  fieldOptions(
+    account
+      .command('put')
+      .description(`create an account, or change the given fields of an existing one. Fields not given keep their value. ${NEW_ACCOUNT}`)
+      .argument('<id>', 'account id: 1-64 characters from A-Z a-z 0-9 _ . -')
+      .addOption(new Option('--create', 'fail if the account already exists (as account create)').conflicts('update'))
+      .addOption(new Option('--update', 'fail if the account does not exist (as account patch)').conflicts('create')),
+  ).action(async (id: string, o: PutOptions) => {
+    const body = accountBody(o);
+    let a: AccountJson;
+    let created: boolean;
+    if (o.create) {
+      a = await api().request<AccountJson>({ method: 'POST', path: '/v1/accounts', json: { id, ...body } });
+      created = true;
+    } else if (o.update) {
+      a = await api().request<AccountJson>({ method: 'PATCH', path: path`/v1/accounts/${id}`, json: body });
+      created = false;
+    } else {
+      // the upsert's status says which it did: 201 created, 200 updated
+      const r = await api().requestWithStatus<AccountJson>({ method: 'PUT', path: path`/v1/accounts/${id}`, json: body });
+      a = r.body;
+      created = r.status === 201;
+    }
+    print(o.json, a, () => `${created ? 'created' : 'updated'} account ${id}\n${formatAccountTable(a)}`);
+  });
+
+  fieldOptions(
+    account
+      .command('patch')
+      .description('change the given fields of an existing account; fails (exit 2) if it does not exist')
+      .argument('<id>', 'account id'),
+  ).action(async (id: string, o: FieldOptions) => {
+    const a = await api().request<AccountJson>({ method: 'PATCH', path: path`/v1/accounts/${id}`, json: accountBody(o) });
+    print(o.json, a, () => `updated account ${id}\n${formatAccountTable(a)}`);
+  });
 
   account
     .command('get')
-    .description('show an account: status, balance, limits, live calls, identification')
+    .description('show an account: status, balance, last payment, limits, live calls, identification')
     .argument('<id>', 'account id')
-    .option('--json', 'print JSON instead of a table (money as micro-dollars and as dollar strings)')
+    .addOption(jsonOption())
     .addHelpText('after', JSON_FIELDS_HELP)
     .action(async (id: string, o: { json?: boolean }) => {
-      const a = await withService((s) => s.getAccount(id));
-      out(o.json ? JSON.stringify(accountToJson(a), null, 2) : formatAccountTable(a));
+      const a = await api().request<AccountJson>({ method: 'GET', path: path`/v1/accounts/${id}` });
+      const { latest } = await api().request<{ latest: LatestPayment | null }>({ method: 'GET', path: path`/v1/accounts/${id}/payments/latest` });
+      print(o.json, { ...a, lastPayment: latest }, () => formatAccountTable(a, latest));
     });
 
   account
     .command('list')
-    .description('list account ids, a page at a time')
-    .option('--cursor <cursor>', 'where to continue: the cursor printed by the previous page', '0')
+    .description('list account ids, a page at a time (or --all)')
+    .option('--cursor <cursor>', 'where to continue: the cursor printed by the previous page')
     .option('--limit <n>', 'about how many ids per page (1-1000)', '100')
-    .action(async (o: { cursor: string; limit: string }) => {
-      const page = await withService((s) => s.listAccounts({ cursor: o.cursor, limit: o.limit }));
-      for (const id of page.ids) out(id);
-      if (page.cursor !== '0') out(`# more: callgate account list --cursor ${page.cursor}`);
+    .option('--all', 'follow the cursor to the end and print every id')
+    .addOption(jsonOption())
+    .addHelpText('after', '\nJSON (--json): {"ids": [...], "nextCursor": "<cursor>" | null}')
+    .action(async (o: { cursor?: string; limit: string; all?: boolean; json?: boolean }) => {
+      const ids: string[] = [];
+      let cursor: string | null = o.cursor ?? null;
+      do {
+        const page: { ids: string[]; nextCursor: string | null } = await api().request({
+          method: 'GET',
+          path: '/v1/accounts',
+          query: { cursor: cursor ?? undefined, limit: o.limit },
+        });
+        ids.push(...page.ids);
+        cursor = page.nextCursor;
+      } while (o.all && cursor !== null);
+      print(o.json, { ids, nextCursor: cursor }, () =>
+        [...ids, ...(cursor !== null ? [`# more: callgate account list --cursor ${cursor}`] : [])].join('\n'),
+      );
     });
 
   account
     .command('funds')
     .description(
-      'apply a payment or top-up. Applied once per payment id, so a retry never credits twice. It turns an ' +
-        'account that went OFF for funds back ON once available funds reach the configured minimum; ' +
-        'a manual OFF stays OFF.',
+      'apply a payment or top-up. Applied once per payment id: the same id and amount again is a duplicate ' +
+        '(exit 0, nothing changes); the same id with another amount is a conflict (exit 5, nothing changes). ' +
+        'It turns an account that went OFF for funds back ON once available funds reach the configured ' +
+        'minimum; a manual OFF stays OFF.',
     )
     .argument('<id>', 'account id')
-    .argument('<usd>', 'amount in dollars, more than 0, at most 6 decimals (e.g. 250 or 19.99)')
-    .option('--payment-id <id>', 'your reference for this payment (1-128 of A-Z a-z 0-9 _ . : -); generated when absent')
-    .action(async (id: string, amount: string, o: { paymentId?: string }) => {
-      const r = await withService((s) => s.applyFunds(id, amount, o.paymentId));
+    .argument('<usd>', 'amount in dollars, more than 0, at most 6 decimals, no exponent or separators (e.g. 250 or 19.99)')
+    .requiredOption('--payment-id <id>', 'your reference for this payment (1-128 of A-Z a-z 0-9 _ . : -): a retry with it never credits twice')
+    .addOption(jsonOption())
+    .addHelpText('after', '\nJSON (--json): {"outcome": "applied"|"duplicate", "paymentId", "amount", "amountUsd", "account": {...}}')
+    .action(async (id: string, amount: string, o: { paymentId: string; json?: boolean }) => {
+      const r = await api().request<PaymentReply>({
+        method: 'POST',
+        path: path`/v1/accounts/${id}/payments`,
+        json: { amountUsd: amount, paymentId: o.paymentId },
+      });
       const a = r.account;
-      const state = a.status === 'on' ? 'on' : `off (${a.offReason ?? ''})`;
-      out(
+      print(o.json, r, () =>
         r.outcome === 'applied'
-          ? `applied ${usd(r.amount)} to ${id} (payment ${r.paymentId}): balance ${usd(a.balance)}, available ${usd(a.available)}, status ${state}`
-          : `payment ${r.paymentId} was already applied to ${id}: nothing changed (balance ${usd(a.balance)}, status ${state})`,
+          ? `applied ${usd(r.amount)} to ${id} (payment ${r.paymentId}): balance ${usd(a.balance)}, available ${usd(a.available)}, status ${stateText(a)}`
+          : `payment ${r.paymentId} was already applied to ${id}: nothing changed (balance ${usd(a.balance)}, status ${stateText(a)})`,
       );
     });
 
@@ -129,9 +210,10 @@ export function registerAccountCommands(program: Command, { out, withService }: 
     .argument('<id>', 'account id')
     .argument('<state>', 'on or off')
     .option('--note <text>', 'why, kept with the account and in the status event (up to 256 characters)')
-    .action(async (id: string, state: string, o: { note?: string }) => {
-      const a = await withService((s) => s.setStatus(id, state, o.note));
-      out(`${id} is ${a.status === 'on' ? 'on' : `off (${a.offReason ?? ''})`}`);
+    .addOption(jsonOption())
+    .action(async (id: string, state: string, o: { note?: string; json?: boolean }) => {
+      const a = await api().request<AccountJson>({ method: 'PUT', path: path`/v1/accounts/${id}/status`, json: given({ status: state, note: o.note }) });
+      print(o.json, a, () => `${id} is ${stateText(a)}`);
     });
 
   account
@@ -141,8 +223,10 @@ export function registerAccountCommands(program: Command, { out, withService }: 
     .option('--channels <n>', 'concurrent calls allowed on EACH switch (0-100000)')
     .option('--cps <n>', 'new calls per second (0-10000); sets burst to the same value unless --burst is given')
     .option('--burst <n>', 'calls that may arrive at once above the cps rate (at least 1 when cps > 0)')
-    .action(async (id: string, o: { channels?: string; cps?: string; burst?: string }) => {
-      const a = await withService((s) => s.setLimits(id, { channels: o.channels, cps: o.cps, burst: o.burst }));
-      out(`${id} limits: channels ${a.channels} per switch, cps ${a.cps}, burst ${a.burst}`);
+    .addOption(jsonOption())
+    .action(async (id: string, o: { channels?: string; cps?: string; burst?: string; json?: boolean }) => {
+      const body = wholeNumbers({ channels: o.channels, cps: o.cps, burst: o.burst }, ['channels', 'cps', 'burst']);
+      const a = await api().request<AccountJson>({ method: 'PUT', path: path`/v1/accounts/${id}/limits`, json: body });
+      print(o.json, a, () => `${id} limits: channels ${a.channels} per switch, cps ${a.cps}, burst ${a.burst}`);
     });
 }
