@@ -61,6 +61,11 @@ export interface SessionDeps {
   retryDelayMs?: number;
   /** Where a finalize that could not reach Redis is made durable meanwhile. */
   journal?: Pick<UsageJournal, 'record' | 'settled'>;
+  /**
+   * Aborted when this process stops. A finalize the journal holds then stops retrying here and is left to
+   * the next start's journal replay, so a shutdown during a Redis outage does not wait for Redis.
+   */
+  stopSignal?: AbortSignal;
 }
 
 /**
@@ -231,6 +236,11 @@ export class CallSession {
     await done;
   }
 
+  /** Resolves once the call's finalize is over (landed, or left to the journal at stop); at once if it has not ended. */
+  whenFinalized(): Promise<void> {
+    return this.finalizing ?? Promise.resolve();
+  }
+
   /** Ends the call: the one place that finalizes it. Later calls return the same promise. */
   end(end: CallEnd): Promise<void> {
     if (!this.finalizing) this.finalizing = this.finalize(end);
@@ -269,6 +279,7 @@ export class CallSession {
       talkMs, answeredAt: this.answeredWall, endedAt: this.clock.wall(), disposition, reason, sipCode,
     };
     let journaled = false;
+    const stop = this.deps.stopSignal;
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.deps.engine.finalizeCall(request);
@@ -284,9 +295,40 @@ export class CallSession {
             (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
           );
         }
-        await this.clock.sleep(this.finalizeRetryDelay(attempt));
+        if (stop?.aborted) {
+          this.leaveToJournal(journaled, request);
+          break;
+        }
+        await this.sleepUnlessStopped(this.finalizeRetryDelay(attempt));
+        if (stop?.aborted) {
+          this.leaveToJournal(journaled, request);
+          break;
+        }
       }
     }
     this.deps.onClosed?.(this);
+  }
+
+  /** The process stops while Redis is out of reach: what the journal holds is billed by the next start's replay. */
+  private leaveToJournal(journaled: boolean, request: object): void {
+    if (journaled) {
+      this.log.info('stopping: the finalize stays in the usage journal and is replayed at the next start');
+    } else {
+      // nothing local holds it: the lease expires in Redis and a sweeper bills the call to its last tick
+      this.log.error({ finalize: request }, 'stopping with a finalize neither landed nor journaled: a sweeper will bill it to its last tick');
+    }
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<void> {
+    const stop = this.deps.stopSignal;
+    if (!stop) return this.clock.sleep(ms);
+    return new Promise<void>((resolve) => {
+      const onStop = () => resolve();
+      stop.addEventListener('abort', onStop, { once: true });
+      void this.clock.sleep(ms).then(() => {
+        stop.removeEventListener('abort', onStop);
+        resolve();
+      });
+    });
   }
 }
