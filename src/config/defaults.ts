@@ -48,6 +48,7 @@ export const DEFAULTS = deepFreeze(
     },
     retryAfterSeconds: 1,
     drainTimeoutMs: 30_000,
+    maxDialedLength: 32,
   },
   sweeper: {
     intervalMs: 5000,
