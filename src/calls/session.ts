@@ -44,7 +44,7 @@ export const systemClock: SessionClock = {
 
 export interface SessionDeps {
   engine: Pick<Engine, 'tickCall' | 'finalizeCall'>;
-  config: Pick<Config, 'billing'>;
+  config: Pick<Config, 'billing' | 'switchId'>;
   logger: Logger;
   /** Time and timers; the system's by default. */
   clock?: SessionClock;
@@ -97,7 +97,7 @@ export class CallSession {
     this.accountId = call.account.id;
     this.held = call.reservation;
     this.clock = deps.clock ?? systemClock;
-    this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id });
+    this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id, switchId: deps.config.switchId });
     this.stopTicking = this.clock.every(deps.config.billing.tickIntervalMs, () => void this.tick());
   }
 
@@ -186,7 +186,6 @@ export class CallSession {
         return;
       case 'gone':
         // the lease expired and a sweeper already billed and closed the call: end it without a second CDR
-        this.log.warn('lease lost: the call was finalized elsewhere; hanging up');
         await this.teardown({ kind: 'lease_lost' });
         return;
     }
@@ -270,6 +269,7 @@ export class CallSession {
     const outcome = outcomeOf(end, answered);
     const { disposition, reason, sipCode } = outcome;
     this.deps.onEnded?.(end, outcome);
+    this.logEnd(end, outcome, talkMs, price);
     if (!outcome.finalizes) {
       this.deps.onClosed?.(this);
       return;
@@ -307,6 +307,23 @@ export class CallSession {
       }
     }
     this.deps.onClosed?.(this);
+  }
+
+  /**
+   * The one log line of the call's end: what ended it and how it is billed. A hangup or a cancel is normal
+   * (debug); a call callgate tore down, lost, failed upstream or ended for shutdown is worth an engineer's
+   * eye (info).
+   */
+  private logEnd(end: CallEnd, outcome: EndOutcome, talkMs: number, price: TalkPrice): void {
+    const { disposition, reason, sipCode } = outcome;
+    const fields = {
+      sipCallId: this.call.seed.sipCallId, end: end.kind, ...(end.kind === 'bye' && { by: end.by }), disposition, reason, sipCode,
+      answered: this.answered, talkMs: this.answered ? talkMs : 0,
+      ...(outcome.finalizes ? { billedSec: price.billedSec, total: price.total } : { billedBy: 'sweeper' }),
+    };
+    const normal = end.kind === 'bye' || end.kind === 'cancel';
+    if (normal) this.log.debug(fields, `call ended: ${reason}`);
+    else this.log.info(fields, `call ended: ${disposition} (${reason})${outcome.finalizes ? '' : ': its lease expired and a sweeper billed it'}`);
   }
 
   /** The process stops while Redis is out of reach: what the journal holds is billed by the next start's replay. */

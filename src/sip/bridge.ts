@@ -25,6 +25,22 @@ export function routeTarget(routeUri: string, destination: string): string {
   return `${u.scheme}:${encodeURIComponent(destination)}@${u.host}${port}${params}`;
 }
 
+/** An RFC 3326 Reason header value for a response callgate sends itself. */
+export function reasonHeader(status: number, text: string): string {
+  return `SIP;cause=${status};text="${text}"`;
+}
+
+/**
+ * The Reason of the final response when no route connected: the switch's own final answer (busy, no
+ * answer, or a failure), or 500 when the B leg could not even be tried. Never the switch's reason phrase:
+ * that is SIP text from elsewhere.
+ */
+export function upstreamFailureReason(status: number): string {
+  if (status === 486 || status === 600) return reasonHeader(status, 'Busy');
+  if (status === 408 || status === 480 || status === 487) return reasonHeader(status, 'No answer');
+  return reasonHeader(status, 'Upstream failure');
+}
+
 /** 5xx and timeouts move on to the next route; 4xx and 6xx are the callee's answer and go back to the caller. */
 export function shouldTryNextRoute(status: number): boolean {
   return (status >= 500 && status < 600) || status === 408;
@@ -38,6 +54,7 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
   return async function bridgeCall(req: SrfRequest, res: SrfResponse): Promise<void> {
     const call = req.locals.callgate;
     if (!call) throw new Error('bridgeCall reached without an admission decision: admissionControl must run first');
+    const log = logger.child({ callId: call.callId, accountId: call.account.id, switchId: sessionDeps.config.switchId });
     let legs: { uas: SrfDialog; uac: SrfDialog } | undefined;
     let cancelled = false;
     req.on('cancel', () => {
@@ -47,7 +64,7 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
     const session = new CallSession(call, {
       ...sessionDeps,
       hangup: async ({ cause, text }) => {
-        const headers = { Reason: `SIP;cause=${cause};text="${text}"` };
+        const headers = { Reason: reasonHeader(cause, text) };
         if (legs) {
           legs.uas.destroy({ headers });
           legs.uac.destroy({ headers });
@@ -70,7 +87,7 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
       if (session.ended) return;
       if (cancelled) {
         // CANCEL arrived while admission ran: no B leg was ever tried
-        if (!res.finalResponseSent) res.send(487);
+        if (!res.finalResponseSent) res.send(487, { headers: { Reason: reasonHeader(487, 'Request terminated') } });
         await end({ kind: 'cancel' });
         return;
       }
@@ -89,11 +106,11 @@ export function createBridge({ srf, routeUris, registry, logger, metrics, sessio
           return;
         }
         if (!shouldTryNextRoute(lastStatus)) break;
-        logger.info({ callId: call.callId, route, status: lastStatus }, 'route failed; trying the next');
+        log.info({ route, status: lastStatus }, 'route failed; trying the next');
       }
     }
     if (!legs) {
-      if (!res.finalResponseSent) res.send(lastStatus);
+      if (!res.finalResponseSent) res.send(lastStatus, { headers: { Reason: upstreamFailureReason(lastStatus) } });
       await end({ kind: 'upstream_failure', sipCode: lastStatus });
       return;
     }

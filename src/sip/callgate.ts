@@ -17,7 +17,7 @@ import { createCdrWriter } from '../cdr/writer.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createDispatcher } from '../notify/dispatcher.js';
 import { admissionControl } from './middleware.js';
-import { createBridge } from './bridge.js';
+import { createBridge, upstreamFailureReason } from './bridge.js';
 import type { SipHandler, SipMiddleware } from './srf-augment.js';
 
 export interface CallgateDeps {
@@ -98,8 +98,8 @@ export function createCallgate(deps: CallgateDeps) {
   /** The INVITE handler after admission: bridges the admitted call to the switch routes. */
   const bridge: SipHandler = (req, res) => {
     bridgeCall(req, res).catch((err) => {
-      logger.error({ err }, 'bridge failed');
-      if (!res.finalResponseSent) res.send(500);
+      logger.error({ err, callId: req.locals.callgate?.callId }, 'bridge failed');
+      if (!res.finalResponseSent) res.send(500, { headers: { Reason: upstreamFailureReason(500) } });
     });
   };
 
