@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../logger.js';
+import { callLogger, type Logger } from '../logger.js';
 import type { Engine, TickResult } from '../redis/engine.js';
 import { outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
@@ -97,7 +97,7 @@ export class CallSession {
     this.accountId = call.account.id;
     this.held = call.reservation;
     this.clock = deps.clock ?? systemClock;
-    this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id, switchId: deps.config.switchId });
+    this.log = callLogger(deps.logger, { callId: call.callId, accountId: call.account.id, switchId: deps.config.switchId });
     this.stopTicking = this.clock.every(deps.config.billing.tickIntervalMs, () => void this.tick());
   }
 
