@@ -81,6 +81,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     drachtioConnected: new Gauge({ name: 'callgate_drachtio_connected', help: '1 while connected to drachtio-server', registers: [registry] }),
+    drachtioConnectFailures: new Counter({
+      name: 'callgate_drachtio_connect_failures_total',
+      help: 'Failed attempts to connect (or reconnect) to drachtio-server; the log warns at the first and at most once a minute after',
+      registers: [registry],
+    }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
     adminRequestSeconds: new Histogram({
       name: 'callgate_admin_request_duration_seconds',
