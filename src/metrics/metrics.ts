@@ -13,7 +13,8 @@ export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'dead_lettered'] as cons
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'callgate_process_' });
+  // prom-client's own names already say process_ or nodejs_: callgate_process_cpu_user_seconds_total, callgate_nodejs_heap_size_total_bytes
+  collectDefaultMetrics({ register: registry, prefix: 'callgate_' });
   const invites = new Counter({
     name: 'callgate_invites_total',
     help: 'INVITEs handled, by outcome (admitted|rejected) and reject reason (none when admitted)',
