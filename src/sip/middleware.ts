@@ -36,7 +36,7 @@ function uriUserOf(uri: string | undefined): UriUser {
   }
   const raw = parsed?.user ?? '';
   // an empty password (`sip:4420:@host`) is a password part all the same
-  const hasPassword = typeof (parsed as { password?: unknown } | undefined)?.password === 'string';
+  const hasPassword = typeof parsed?.password === 'string';
   let user = raw;
   if (raw.includes('%')) {
     try {
