@@ -16,4 +16,13 @@ export function createRootLogger(config: Pick<Config, 'logLevel' | 'switchId'>):
   });
 }
 
+/**
+ * One call's child logger, from callgate's own ids. The switch id is bound only when the parent does not
+ * bind it already (the root logger does), so that no line carries the key twice.
+ */
+export function callLogger(parent: Logger, ids: { callId: string; accountId: string | null; switchId: string }): Logger {
+  const { switchId, ...rest } = ids;
+  return parent.child(parent.bindings().switchId === undefined ? { ...rest, switchId } : rest);
+}
+
 export type { Logger };

@@ -51,6 +51,8 @@ export const REJECT_REASON_LABELS = {
   cps_exceeded: 'CPS exceeded',
   channel_limit: 'Channel limit',
   unavailable: 'Redis unavailable',
+  invalid_request_uri: 'Password in Request-URI',
+  number_too_long: 'Number too long',
 } as const satisfies Record<RejectReason, string>;
 
 // ------------------------------------------------------------------------------------------ the series

@@ -49,7 +49,9 @@ interface Harness {
   journal: { recorded: FinalizeRequest[]; settled: string[] };
 }
 
-function startCall({ tick = () => reserved(), finalize = () => finalized() }: { tick?: TickAnswer; finalize?: FinalizeAnswer } = {}): Harness {
+function startCall(
+  { tick = () => reserved(), finalize = () => finalized(), stopSignal }: { tick?: TickAnswer; finalize?: FinalizeAnswer; stopSignal?: AbortSignal } = {},
+): Harness {
   const clock = createFakeClock();
   const registry = createCallRegistry();
   const h = {
@@ -67,7 +69,7 @@ function startCall({ tick = () => reserved(), finalize = () => finalized() }: { 
     },
   };
   h.session = new CallSession(admittedCall, {
-    engine, config, clock, logger: pino({ level: 'silent' }),
+    engine, config, clock, logger: pino({ level: 'silent' }), ...(stopSignal && { stopSignal }),
     hangup: (cause) => void h.hangups.push({ at: clock.now(), cause }),
     onFinalized: (_accountId, entryId) => void h.cdrEntries.push(entryId),
     onClosed: (s) => {
@@ -376,5 +378,36 @@ describe('CallSession on a fake clock: finalize retries', () => {
     expect(h.attempts.map((a) => a.at)).toEqual([0, 200, 600, 1_400]);
     expect(h.cdrEntries).toEqual(['1-1']);
     expect(h.hangups).toHaveLength(1);
+  });
+  it('stops retrying a journaled finalize when the process stops, leaving it to the next start', async () => {
+    const stopping = new AbortController();
+    const h = startCall({ finalize: () => Promise.reject(new Error('Redis unreachable')), stopSignal: stopping.signal });
+    h.session.markAnswered();
+    await h.clock.advance(10_000);
+    let done = false;
+    const ending = h.session.end({ kind: 'bye', by: 'caller' }).then(() => void (done = true));
+    await h.clock.advance(200 + 400);
+    expect(h.attempts).toHaveLength(3);
+    expect(done).toBe(false);
+    stopping.abort(); // mid-sleep: the wait ends at once, no further attempt
+    await ending;
+    expect(h.session.whenFinalized()).toBe(h.session.end({ kind: 'shutdown' }));
+    expect(h.attempts).toHaveLength(3);
+    expect(h.journal.recorded).toHaveLength(1);
+    expect(h.journal.settled).toEqual([]);
+    expect(h.closed).toBe(1);
+    await h.clock.advance(60_000);
+    expect(h.attempts).toHaveLength(3);
+  });
+
+  it('tries once more, then leaves it to the journal, when a call ends after the stop', async () => {
+    const stopping = new AbortController();
+    stopping.abort();
+    const h = startCall({ finalize: () => Promise.reject(new Error('Redis unreachable')), stopSignal: stopping.signal });
+    h.session.markAnswered();
+    await h.registry.hangUpAll({ kind: 'shutdown' });
+    expect(h.attempts).toHaveLength(1);
+    expect(h.journal.recorded.map((r) => r.reason)).toEqual(['shutdown']);
+    expect(h.closed).toBe(1);
   });
 });

@@ -27,6 +27,8 @@ const ENDS: Record<CallEndKind, CallEnd> = {
 const SENT_BY_OTHERS: Partial<Record<CallEndKind, number>> = { cancel: 487, upstream_failure: 486 };
 
 async function endCall(end: CallEnd, answered: boolean) {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
   const finalized: FinalizeRequest[] = [];
   const hangups: HangupCause[] = [];
   const ended: EndOutcome[] = [];
@@ -38,7 +40,7 @@ async function endCall(end: CallEnd, answered: boolean) {
     },
   };
   const session = new CallSession(call, {
-    engine, config, logger: pino({ level: 'silent' }),
+    engine, config, logger,
     hangup: (cause) => void hangups.push(cause),
     onFinalized: () => {},
     onEnded: (_e, outcome) => void ended.push(outcome),
@@ -48,7 +50,7 @@ async function endCall(end: CallEnd, answered: boolean) {
   if (CALL_END_RULES[end.kind].hangup) await session.teardown(end);
   else await session.end(end);
   await session.end(end); // a second end is the same one: nothing is counted or finalized twice
-  return { finalized, hangups, ended };
+  return { finalized, hangups, ended, lines };
 }
 
 describe('the end of a call as data: wire, CDR, disposition and metric agree', () => {
@@ -57,7 +59,7 @@ describe('the end of a call as data: wire, CDR, disposition and metric agree', (
       // a BYE exists only in a dialog, after the answer
       if (kind === 'bye' && !answered) continue;
       it(`${kind}, ${answered ? 'answered' : 'before answer'}`, async () => {
-        const { finalized, hangups, ended } = await endCall(ENDS[kind], answered);
+        const { finalized, hangups, ended, lines } = await endCall(ENDS[kind], answered);
         expect(ended).toHaveLength(1);
         const outcome = ended[0]!;
         const rule = CALL_END_RULES[kind];
@@ -78,6 +80,14 @@ describe('the end of a call as data: wire, CDR, disposition and metric agree', (
         }
         // the metric: callgate's teardowns are labelled by their own kind, and no other end is
         expect(outcome.teardown).toBe(rule.hangup ? (kind as string) : null);
+        // the log: one line for the end, on the call's own logger, debug for a hangup or a cancel, info otherwise
+        const endLines = lines.filter((l) => String(l.msg).startsWith('call ended'));
+        expect(endLines).toHaveLength(1);
+        expect(endLines[0]).toMatchObject({
+          level: kind === 'bye' || kind === 'cancel' ? 20 : 30, callId: call.callId, accountId: call.account.id, switchId: config.switchId,
+          end: kind, disposition: outcome.disposition, reason: outcome.reason, sipCode: outcome.sipCode,
+        });
+        expect(String(endLines[0]!.msg)).toContain(outcome.reason);
       });
     }
   }

@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../logger.js';
+import { callLogger, type Logger } from '../logger.js';
 import type { Engine, TickResult } from '../redis/engine.js';
 import { outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
@@ -44,7 +44,7 @@ export const systemClock: SessionClock = {
 
 export interface SessionDeps {
   engine: Pick<Engine, 'tickCall' | 'finalizeCall'>;
-  config: Pick<Config, 'billing'>;
+  config: Pick<Config, 'billing' | 'switchId'>;
   logger: Logger;
   /** Time and timers; the system's by default. */
   clock?: SessionClock;
@@ -61,6 +61,11 @@ export interface SessionDeps {
   retryDelayMs?: number;
   /** Where a finalize that could not reach Redis is made durable meanwhile. */
   journal?: Pick<UsageJournal, 'record' | 'settled'>;
+  /**
+   * Aborted when this process stops. A finalize the journal holds then stops retrying here and is left to
+   * the next start's journal replay, so a shutdown during a Redis outage does not wait for Redis.
+   */
+  stopSignal?: AbortSignal;
 }
 
 /**
@@ -92,7 +97,7 @@ export class CallSession {
     this.accountId = call.account.id;
     this.held = call.reservation;
     this.clock = deps.clock ?? systemClock;
-    this.log = deps.logger.child({ callId: call.callId, accountId: call.account.id });
+    this.log = callLogger(deps.logger, { callId: call.callId, accountId: call.account.id, switchId: deps.config.switchId });
     this.stopTicking = this.clock.every(deps.config.billing.tickIntervalMs, () => void this.tick());
   }
 
@@ -181,7 +186,6 @@ export class CallSession {
         return;
       case 'gone':
         // the lease expired and a sweeper already billed and closed the call: end it without a second CDR
-        this.log.warn('lease lost: the call was finalized elsewhere; hanging up');
         await this.teardown({ kind: 'lease_lost' });
         return;
     }
@@ -231,6 +235,11 @@ export class CallSession {
     await done;
   }
 
+  /** Resolves once the call's finalize is over (landed, or left to the journal at stop); at once if it has not ended. */
+  whenFinalized(): Promise<void> {
+    return this.finalizing ?? Promise.resolve();
+  }
+
   /** Ends the call: the one place that finalizes it. Later calls return the same promise. */
   end(end: CallEnd): Promise<void> {
     if (!this.finalizing) this.finalizing = this.finalize(end);
@@ -260,6 +269,7 @@ export class CallSession {
     const outcome = outcomeOf(end, answered);
     const { disposition, reason, sipCode } = outcome;
     this.deps.onEnded?.(end, outcome);
+    this.logEnd(end, outcome, talkMs, price);
     if (!outcome.finalizes) {
       this.deps.onClosed?.(this);
       return;
@@ -269,6 +279,7 @@ export class CallSession {
       talkMs, answeredAt: this.answeredWall, endedAt: this.clock.wall(), disposition, reason, sipCode,
     };
     let journaled = false;
+    const stop = this.deps.stopSignal;
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.deps.engine.finalizeCall(request);
@@ -284,9 +295,57 @@ export class CallSession {
             (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
           );
         }
-        await this.clock.sleep(this.finalizeRetryDelay(attempt));
+        if (stop?.aborted) {
+          this.leaveToJournal(journaled, request);
+          break;
+        }
+        await this.sleepUnlessStopped(this.finalizeRetryDelay(attempt));
+        if (stop?.aborted) {
+          this.leaveToJournal(journaled, request);
+          break;
+        }
       }
     }
     this.deps.onClosed?.(this);
+  }
+
+  /**
+   * The one log line of the call's end: what ended it and how it is billed. A hangup or a cancel is normal
+   * (debug); a call callgate tore down, lost, failed upstream or ended for shutdown is worth an engineer's
+   * eye (info).
+   */
+  private logEnd(end: CallEnd, outcome: EndOutcome, talkMs: number, price: TalkPrice): void {
+    const { disposition, reason, sipCode } = outcome;
+    const fields = {
+      sipCallId: this.call.seed.sipCallId, end: end.kind, ...(end.kind === 'bye' && { by: end.by }), disposition, reason, sipCode,
+      answered: this.answered, talkMs: this.answered ? talkMs : 0,
+      ...(outcome.finalizes ? { billedSec: price.billedSec, total: price.total } : { billedBy: 'sweeper' }),
+    };
+    const normal = end.kind === 'bye' || end.kind === 'cancel';
+    if (normal) this.log.debug(fields, `call ended: ${reason}`);
+    else this.log.info(fields, `call ended: ${disposition} (${reason})${outcome.finalizes ? '' : ': its lease expired and a sweeper billed it'}`);
+  }
+
+  /** The process stops while Redis is out of reach: what the journal holds is billed by the next start's replay. */
+  private leaveToJournal(journaled: boolean, request: object): void {
+    if (journaled) {
+      this.log.info('stopping: the finalize stays in the usage journal and is replayed at the next start');
+    } else {
+      // nothing local holds it: the lease expires in Redis and a sweeper bills the call to its last tick
+      this.log.error({ finalize: request }, 'stopping with a finalize neither landed nor journaled: a sweeper will bill it to its last tick');
+    }
+  }
+
+  private sleepUnlessStopped(ms: number): Promise<void> {
+    const stop = this.deps.stopSignal;
+    if (!stop) return this.clock.sleep(ms);
+    return new Promise<void>((resolve) => {
+      const onStop = () => resolve();
+      stop.addEventListener('abort', onStop, { once: true });
+      void this.clock.sleep(ms).then(() => {
+        stop.removeEventListener('abort', onStop);
+        resolve();
+      });
+    });
   }
 }

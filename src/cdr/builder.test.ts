@@ -240,13 +240,22 @@ describe('hostile SIP text in the CSV', () => {
       `c-1,${evil},acme,sw1,${evil},"""Bob"" <sip:2@b>",10.0.0.1,2024-03-01T12:00:00.000Z,2024-03-01T12:00:02.500Z,` +
         '2024-03-01T12:01:03.250Z,63250,61,66,200,answered,normal_clearing,4420,0.012000,0.000500,0.013700,0.002384,0.016084',
     );
-    expect(withFrom('\rline\nbreak')).toContain(`,"'\rline\nbreak",`);
+    expect(withFrom('a,\rline\nbreak')).toContain(',"a,\ufffdline\ufffdbreak",');
   });
 
-  it('keeps the raw value in the JSON line, escaped', () => {
-    const line = toJsonLine(cdrFromStreamEntry(answeredFields({ from: '=1+2\n"x"' })));
-    expect(line).toContain('"from":"=1+2\\n\\"x\\""');
-    expect(line).not.toContain('\n');
+  it('replaces control characters from SIP by U+FFFD in the record, the CSV and the JSON line', () => {
+    const cdr = cdrFromStreamEntry(answeredFields({ from: '=1+2\n"x"\u0000\u007f\u0085', sipCallId: 'c\r\nid' }));
+    expect(cdr.from).toBe('=1+2\ufffd"x"\ufffd\ufffd\ufffd');
+    expect(cdr.sipCallId).toBe('c\ufffd\ufffdid');
+    const line = toJsonLine(cdr);
+    expect(line).toContain('"from":"=1+2\ufffd\\"x\\"\ufffd\ufffd\ufffd"');
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f]|\\u00[01]/);
+    expect(toCsvRow(cdr)).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    const refused = cdrFromRejection({
+      callId: 'r1', switchId: 'sw1', endedAt: T0, sipCode: 403, reason: 'no_rate',
+      seed: { ...staticCdr, to: '44\u000020' },
+    });
+    expect(refused.to).toBe('44\ufffd20');
   });
 });
 

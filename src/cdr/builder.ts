@@ -4,10 +4,11 @@
  *
  * Inputs are treated as untrusted. Stream entries from older versions may lack fields, and the static JSON
  * may be malformed; the builder never throws on them, it fills what it cannot know with null (numbers,
- * times) or '' (text). from/to/sipCallId come straight from SIP headers: they are rendered safely (RFC 4180
- * quoting, spreadsheet formula neutralisation) but never changed in the record or in the JSONL.
+ * times) or '' (text). from/to/sipCallId come straight from SIP headers: every control character in them
+ * (C0, DEL, C1: a decoded `%00` or `%0D%0A`) is replaced by U+FFFD here, whatever wrote the stream entry,
+ * and they are rendered safely (RFC 4180 quoting, spreadsheet formula neutralisation).
  */
-import { CDR_DISPOSITIONS, type CdrDisposition, type CdrSeed } from '../model/index.js';
+import { CDR_DISPOSITIONS, withoutControls, type CdrDisposition, type CdrSeed } from '../model/index.js';
 import { formatUsd, MAX_MICROS, type Micros } from '../rating/money.js';
 import { decodeSeed, type StoredSeed } from '../redis/codecs/call-record.js';
 
@@ -123,7 +124,7 @@ function countFrom(value: unknown): number {
 }
 
 function textFrom(value: unknown): string {
-  return typeof value === 'string' ? value : '';
+  return typeof value === 'string' ? withoutControls(value) : '';
 }
 
 function dispositionFrom(value: unknown): CdrDisposition {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,24 @@ describe('the built-in defaults', () => {
     const paths = new Set(leaves(DEFAULTS).map((p) => (p.startsWith('sip.codes.') ? 'sip.codes' : p)));
     expect([...paths].filter((p) => !readme.includes(`\`${p}\``))).toEqual([]);
     expect(Object.keys(ENV_KEYS).filter((k) => !readme.includes(k.replace(/_(PORT|SECRET|TOKEN|MIN_TIME_MS)$/, '')))).toEqual([]);
+  });
+
+  it('leave no environment variable undocumented: every one read or set in the code, scripts, images and CI is in the README', () => {
+    const root = new URL('../../', import.meta.url).pathname;
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const files: string[] = [];
+    const walk = (path: string): void => {
+      if (!existsSync(path)) return;
+      if (statSync(path).isDirectory()) {
+        for (const f of readdirSync(path)) if (f !== 'node_modules') walk(join(path, f));
+      } else if (!/\.test\.ts$/.test(path)) files.push(path);
+    };
+    for (const p of ['src', 'scripts', 'bench', 'Dockerfile', 'docker-compose.yml', '.ci', 'test/helpers', 'test/e2e/harness.ts']) walk(join(root, p));
+    const names = new Set<string>();
+    for (const f of files) for (const m of readFileSync(f, 'utf8').matchAll(/\b(CALLGATE_[A-Z0-9_]*[A-Z0-9]|[A-Z]+_BIN|NODE_ENV)\b/g)) names.add(m[1]!);
+    // the config table writes a host/port/secret family on one row: `CALLGATE_DRACHTIO_HOST` / `_PORT` / `_SECRET`
+    const documented = (name: string) => readme.includes(name) || readme.includes(name.replace(/_(PORT|SECRET|TOKEN|MIN_TIME_MS)$/, ''));
+    expect([...names].filter((n) => !documented(n)).sort()).toEqual([]);
   });
 
   it('name every environment key\'s target', () => {

@@ -43,9 +43,12 @@ export const DEFAULTS = deepFreeze(
       cps_exceeded: 503,
       channel_limit: 503,
       unavailable: 503,
+      invalid_request_uri: 400,
+      number_too_long: 414,
     },
     retryAfterSeconds: 1,
     drainTimeoutMs: 30_000,
+    maxDialedLength: 32,
   },
   sweeper: {
     intervalMs: 5000,

@@ -36,6 +36,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_TRUSTED_HEADER: { path: ['identification', 'trustedHeader'] },
   CALLGATE_SWEEP_INTERVAL_MS: { path: ['sweeper', 'intervalMs'] },
   CALLGATE_DRAIN_TIMEOUT_MS: { path: ['sip', 'drainTimeoutMs'] },
+  CALLGATE_MAX_DIALED_LENGTH: { path: ['sip', 'maxDialedLength'] },
   CALLGATE_CDR_DIR: { path: ['cdr', 'dir'] },
   CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'] },
   CALLGATE_ADMIN_LISTEN: { path: ['admin', 'listen'] },

@@ -97,6 +97,8 @@ export const configSchema = z
       codes: z.object(Object.fromEntries(REJECT_REASONS.map((r) => [r, sipCode])) as Record<RejectReason, typeof sipCode>),
       retryAfterSeconds: z.number().int().min(0).max(3600),
       drainTimeoutMs: z.number().int().min(0).max(3_600_000),
+      /** Longest Request-URI user (tech prefix and number, in characters) admission looks at; longer is refused. */
+      maxDialedLength: z.number().int().min(1).max(256),
     }),
     sweeper: z.object({ intervalMs: z.number().int().min(100).max(600_000) }),
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),

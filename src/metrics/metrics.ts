@@ -13,7 +13,8 @@ export const WEBHOOK_OUTCOMES = ['delivered', 'failed', 'dead_lettered'] as cons
  */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'callgate_process_' });
+  // prom-client's own names already say process_ or nodejs_: callgate_process_cpu_user_seconds_total, callgate_nodejs_heap_size_total_bytes
+  collectDefaultMetrics({ register: registry, prefix: 'callgate_' });
   const invites = new Counter({
     name: 'callgate_invites_total',
     help: 'INVITEs handled, by outcome (admitted|rejected) and reject reason (none when admitted)',
@@ -81,6 +82,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     drachtioConnected: new Gauge({ name: 'callgate_drachtio_connected', help: '1 while connected to drachtio-server', registers: [registry] }),
+    drachtioConnectFailures: new Counter({
+      name: 'callgate_drachtio_connect_failures_total',
+      help: 'Failed attempts to connect (or reconnect) to drachtio-server; the log warns at the first and at most once a minute after',
+      registers: [registry],
+    }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
     adminRequestSeconds: new Histogram({
       name: 'callgate_admin_request_duration_seconds',

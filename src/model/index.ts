@@ -3,3 +3,4 @@ export * from './account.js';
 export * from './call.js';
 export * from './call-end.js';
 export * from './refusal.js';
+export * from './sip-text.js';

@@ -8,6 +8,8 @@ export const REJECT_REASONS = [
   'cps_exceeded',
   'channel_limit',
   'unavailable',
+  'invalid_request_uri',
+  'number_too_long',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -21,4 +23,6 @@ export const REJECT_TEXT: Record<RejectReason, string> = {
   cps_exceeded: 'Call rate limit exceeded',
   channel_limit: 'Channel limit reached on this switch',
   unavailable: 'Admission temporarily unavailable',
+  invalid_request_uri: 'Request-URI user carries a password',
+  number_too_long: 'Dialed number too long',
 };

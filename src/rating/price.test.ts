@@ -295,6 +295,18 @@ describe('reservationFor', () => {
 describe('paidTalkMs', () => {
   const taxFree = { taxExempt: true, taxes: [] as TaxComponent[] };
 
+  it("holds the README's worked example: 6/6 at $0.60/min, $0.10 buys 6 s and leaves $0.04 the next increment cannot use", () => {
+    const r = rate(600_000, 6, 6);
+    expect(paidTalkMs({ rate: r, committedTotal: 0, held: 100_000, ...taxFree })).toBe(6_000);
+    expect(priceTalk({ rate: r, talkMs: 6_000, ...taxFree }).total).toBe(60_000);
+    expect(priceTalk({ rate: r, talkMs: 6_001, ...taxFree }).total).toBe(120_000); // a started increment is billed whole
+    // mid-call: 60 s committed ($0.60), and $0.10 is all the next reservation could hold
+    expect(paidTalkMs({ rate: r, committedTotal: 600_000, held: 100_000, ...taxFree })).toBe(66_000);
+    expect(600_000 + 100_000 - priceTalk({ rate: r, talkMs: 66_000, ...taxFree }).total).toBe(40_000);
+    // and a call starts only when the first reservation (billing.reservationSeconds, 60 by default) is covered
+    expect(reservationFor({ rate: r, talkMs: 0, unitSeconds: 60, ...taxFree })).toBe(600_000);
+  });
+
   it('finds the last paid second by increments', () => {
     const perSecond = 60_000; // 1000 micros a second
     expect(paidTalkMs({ rate: rate(perSecond, 1, 1), committedTotal: 10_000, held: 500, ...taxFree })).toBe(10_000);

@@ -5,6 +5,7 @@ import { createRootLogger, type Logger } from '../logger.js';
 import { connectRedis, type RedisConnection } from '../redis/client.js';
 import { checkAdminBind, createAdminServer, listenAdmin } from '../admin/server.js';
 import { createCallgate } from './callgate.js';
+import { createLinkWarnings } from './link-warnings.js';
 
 /**
  * `callgate serve`: the core (createCallgate) mounted on an Srf of its own, plus the Redis connection, the
@@ -22,16 +23,19 @@ export async function startCallgate(config: Config, logger: Logger = createRootL
   await core.start();
 
   let connected = false;
+  const linkWarnings = createLinkWarnings({ logger, onFailure: () => metrics.drachtioConnectFailures.inc() });
   srf.on('connect', (err: Error | null, hostport: string) => {
     if (err) {
       logger.error({ err: err.message }, 'drachtio-server refused the connection');
       return;
     }
+    linkWarnings.connected();
     connected = true;
     metrics.drachtioConnected.set(1);
     logger.info({ hostport }, 'connected to drachtio-server');
   });
-  srf.on('error', (err: Error) => logger.warn({ err: err.message }, 'drachtio link error'));
+  // while drachtio-server is away every reconnect attempt fails: warned at the first, then once a minute
+  srf.on('error', (err: Error) => linkWarnings.failed(err));
   const link: EventEmitter = srf; // drachtio-srf's typed events leave out 'close', which its agent emits
   link.on('close', () => {
     if (connected) logger.warn('drachtio link lost: live calls can no longer be followed; finalizing them');

@@ -17,7 +17,7 @@ import { createCdrWriter } from '../cdr/writer.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createDispatcher } from '../notify/dispatcher.js';
 import { admissionControl } from './middleware.js';
-import { createBridge } from './bridge.js';
+import { createBridge, upstreamFailureReason } from './bridge.js';
 import type { SipHandler, SipMiddleware } from './srf-augment.js';
 
 export interface CallgateDeps {
@@ -56,6 +56,8 @@ export function createCallgate(deps: CallgateDeps) {
   const cdrWriter = createCdrWriter({ redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger });
   const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
   const registry = createCallRegistry();
+  // aborted when the process stops: finalizes the journal holds stop retrying, the next start replays them
+  const stopping = new AbortController();
   changes.listen(({ kind, id }) => {
     if (kind === 'off' || kind === 'funds') void registry.handleSignal({ kind, accountId: id });
   });
@@ -83,7 +85,7 @@ export function createCallgate(deps: CallgateDeps) {
   const bridgeCall = createBridge({
     srf, routeUris: config.routeUris, registry, logger, metrics,
     session: {
-      engine, config, logger, journal,
+      engine, config, logger, journal, stopSignal: stopping.signal,
       onFinalized: (accountId, entryId) => cdrWriter.submit(accountId, [entryId]),
       // every end of every call is counted here, once, under the labels CALL_END_RULES gives it
       onEnded: (_end, outcome) => {
@@ -96,10 +98,15 @@ export function createCallgate(deps: CallgateDeps) {
   /** The INVITE handler after admission: bridges the admitted call to the switch routes. */
   const bridge: SipHandler = (req, res) => {
     bridgeCall(req, res).catch((err) => {
-      logger.error({ err }, 'bridge failed');
-      if (!res.finalResponseSent) res.send(500);
+      logger.error({ err, callId: req.locals.callgate?.callId }, 'bridge failed');
+      if (!res.finalResponseSent) res.send(500, { headers: { Reason: upstreamFailureReason(500) } });
     });
   };
+
+  /** Waits for every finalize under way; once `stopping` is aborted each ends after its current attempt. */
+  async function settleEndedCalls(): Promise<void> {
+    await Promise.all(registry.all().map((s) => s.whenFinalized()));
+  }
 
   async function stopParts(): Promise<void> {
     await sweeper.stop();
@@ -134,13 +141,22 @@ export function createCallgate(deps: CallgateDeps) {
       while (registry.size() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       if (registry.size() > 0) {
         logger.warn({ calls: registry.size() }, 'drain timeout: ending the remaining calls');
+        // from here a finalize that cannot reach Redis is left to the journal instead of being retried
+        stopping.abort();
         await registry.hangUpAll({ kind: 'shutdown' });
+        await settleEndedCalls();
       }
     },
-    /** Stops everything start() started; the Redis client stays the caller's to close. */
+    /**
+     * Stops everything start() started; the Redis client stays the caller's to close. A finalize still
+     * retrying against an unreachable Redis stops once the journal holds it (after at most one attempt,
+     * bounded by redis.operationTimeoutMs); the next start's journal replay bills it.
+     */
     async stop(): Promise<void> {
       if (state === 'stopped') return;
       state = 'stopped';
+      stopping.abort();
+      await settleEndedCalls();
       await stopParts();
     },
     /** The drachtio link dropped: in-dialog BYEs can no longer reach this app (drachtio-server issue #432). */

@@ -3,16 +3,15 @@ import pino from 'pino';
 import type Srf from 'drachtio-srf';
 import { resolveConfig } from '../config/load.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
-import { admissionControl } from './middleware.js';
+import { admissionControl, inviteFacts, requestUriRefusal, userOf } from './middleware.js';
 
 const config = resolveConfig({ logLevel: 'silent' });
 
 /** Only what admission reads of an INVITE, and what it sends back. */
-function invite() {
-  const headers: Record<string, string> = { 'Call-ID': 'abc@203.0.113.7' };
+function invite(uri = 'sip:4420712345678@198.51.100.1', headers: Record<string, string> = { 'Call-ID': 'abc@203.0.113.7' }) {
   const req = {
     locals: {},
-    uri: 'sip:4420712345678@198.51.100.1',
+    uri,
     source_address: '203.0.113.7',
     get: (name: string) => headers[name],
     has: (name: string) => name in headers,
@@ -30,22 +29,22 @@ function invite() {
 }
 
 /** Resolves once the middleware has either answered or called next(). */
-function runMiddleware(admitInvite: () => Promise<never>) {
-  const errors: unknown[] = [];
-  const logger = pino({ level: 'error' }, { write: (line: string) => errors.push(JSON.parse(line)) });
+function runMiddleware(admitInvite: () => Promise<never>, uri?: string, level = 'error') {
+  const errors: Record<string, unknown>[] = [];
+  const logger = pino({ level }, { write: (line: string) => errors.push(JSON.parse(line)) });
   const attempts: RejectedAttempt[] = [];
   const mw = admissionControl({ admitInvite, config, logger, recordRejection: (a) => attempts.push(a) });
-  const { req, res, sent } = invite();
-  return new Promise<{ sent: typeof sent; nextArgs: unknown[] | undefined; errors: unknown[] }>((done) => {
+  const { req, res, sent } = invite(uri);
+  return new Promise<{ sent: typeof sent; nextArgs: unknown[] | undefined; errors: typeof errors; attempts: RejectedAttempt[] }>((done) => {
     let nextArgs: unknown[] | undefined;
     const original = res.send.bind(res);
     res.send = ((...args: Parameters<typeof original>) => {
       original(...args);
-      setImmediate(() => done({ sent, nextArgs, errors }));
+      setImmediate(() => done({ sent, nextArgs, errors, attempts }));
     }) as typeof res.send;
     mw(req, res, (...args: unknown[]) => {
       nextArgs = args;
-      done({ sent, nextArgs, errors });
+      done({ sent, nextArgs, errors, attempts });
     });
   });
 }
@@ -58,5 +57,43 @@ describe('admission fails closed by itself', () => {
     expect(nextArgs).toBeUndefined();
     expect(sent).toEqual([{ status: 503, headers: { Reason: expect.stringMatching(/^SIP;cause=503;text="/) } }]);
     expect(errors).toEqual([expect.objectContaining({ msg: 'admission failed on an INVITE', sipCallId: 'abc@203.0.113.7' })]);
+  });
+});
+
+describe('the Request-URI edges', () => {
+  const neverAdmits = async (): Promise<never> => {
+    throw new Error('admission must not be reached');
+  };
+
+  it('refuses a Request-URI user with a password part, before admission, with 400 and its Reason', async () => {
+    for (const uri of ['sip:4420712345678:secret@198.51.100.1', 'sip:4420:@198.51.100.1']) {
+      const { sent, nextArgs, attempts, errors } = await runMiddleware(neverAdmits, uri, 'debug');
+      expect(nextArgs).toBeUndefined();
+      expect(sent).toEqual([{ status: 400, headers: { Reason: 'SIP;cause=400;text="Request-URI user carries a password"' } }]);
+      expect(attempts).toEqual([expect.objectContaining({ reason: 'invalid_request_uri', sipCode: 400 })]);
+      // one debug line from the call's own logger, with callgate's ids
+      expect(errors).toEqual([expect.objectContaining({ level: 20, reason: 'invalid_request_uri', callId: attempts[0]!.callId, switchId: 'sw1' })]);
+    }
+  });
+
+  it('refuses a dialed number longer than sip.maxDialedLength, tech prefix included, with 414 and its Reason', async () => {
+    const long = `1001%23${'4'.repeat(28)}`; // 1001# and 28 digits: 33 characters once decoded
+    const { sent, attempts } = await runMiddleware(neverAdmits, `sip:${long}@198.51.100.1`);
+    expect(sent).toEqual([{ status: 414, headers: { Reason: 'SIP;cause=414;text="Dialed number too long"' } }]);
+    expect(attempts[0]).toMatchObject({ reason: 'number_too_long' });
+    expect(requestUriRefusal(`sip:1001%23${'4'.repeat(27)}@h`, 32)).toBeUndefined();
+    expect(requestUriRefusal(`sip:${'4'.repeat(33)}@h`, 32)).toBe('number_too_long');
+    expect(requestUriRefusal('sip:44%3A20@h', 32)).toBeUndefined(); // an escaped colon is part of the user, not a password
+  });
+
+  it('replaces the control characters a decoded escape or a header carries by U+FFFD', () => {
+    expect(userOf('sip:44%0020@h')).toBe('44\ufffd20');
+    expect(userOf('sip:44%0D%0Ax@h')).toBe('44\ufffd\ufffdx');
+    expect(userOf('sip:44%7F%C2%85@h')).toBe('44\ufffd\ufffd'); // DEL and NEL (C1)
+    expect(userOf('sip:1001%23442071234567@h')).toBe('1001#442071234567');
+    expect(userOf('sip:%E2%82%AC1@h')).toBe('\u20ac1'); // printable non-ASCII stays
+    const { req } = invite('sip:44%0020@h', { 'Call-ID': 'a\u0000b', 'X-Callgate-Account': 'ac\u001bme' });
+    const facts = inviteFacts(req, 'X-Callgate-Account', 0);
+    expect(facts).toMatchObject({ ruriUser: '44\ufffd20', toUser: '44\ufffd20', sipCallId: 'a\ufffdb', trustedAccountId: 'ac\ufffdme' });
   });
 });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
-import type { Logger } from '../logger.js';
+import { callLogger, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { seedOf, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
-import type { CdrSeed } from '../model/index.js';
+import { withoutControls, type CdrSeed, type RejectReason } from '../model/index.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
 import type { SipMiddleware, SrfRequest, SrfResponse } from './srf-augment.js';
@@ -20,24 +20,47 @@ export interface AdmissionControlDeps {
   isDraining?: () => boolean;
 }
 
-/** The user part of a SIP URI, with RFC 3261 escapes decoded (a tech prefix `1001#` may arrive as `1001%23`). */
-export const userOf = (uri: string | undefined): string => {
-  if (!uri) return '';
-  let user: string;
-  try {
-    user = Srf.parseUri(uri)?.user ?? '';
-  } catch {
-    return '';
-  }
-  if (!user.includes('%')) return user;
-  try {
-    return decodeURIComponent(user);
-  } catch {
-    return user; // a malformed escape stays as it came: it will simply match no account or rate
-  }
-};
+/** A SIP URI's user part and whether it carried a password part (`sip:user:password@host`). */
+interface UriUser {
+  user: string;
+  hasPassword: boolean;
+}
 
-/** The INVITE facts admission needs, read once from the request. SIP values stay opaque strings here. */
+function uriUserOf(uri: string | undefined): UriUser {
+  if (!uri) return { user: '', hasPassword: false };
+  let parsed: ReturnType<typeof Srf.parseUri> | undefined;
+  try {
+    parsed = Srf.parseUri(uri);
+  } catch {
+    return { user: '', hasPassword: false };
+  }
+  const raw = parsed?.user ?? '';
+  // an empty password (`sip:4420:@host`) is a password part all the same
+  const hasPassword = typeof parsed?.password === 'string';
+  let user = raw;
+  if (raw.includes('%')) {
+    try {
+      user = decodeURIComponent(raw);
+    } catch {
+      user = raw; // a malformed escape stays as it came: it will simply match no account or rate
+    }
+  }
+  return { user: withoutControls(user), hasPassword };
+}
+
+/**
+ * The user part of a SIP URI, with RFC 3261 escapes decoded (a tech prefix `1001#` may arrive as `1001%23`),
+ * and every control character a decoded escape (`%00`, `%0D%0A`) or the raw text held replaced by U+FFFD.
+ */
+export const userOf = (uri: string | undefined): string => uriUserOf(uri).user;
+
+/** A header value from SIP, its control characters replaced (src/model/sip-text.ts). */
+const sipText = (value: string | undefined): string | undefined => (value === undefined ? undefined : withoutControls(value));
+
+/**
+ * The INVITE facts admission needs, read once from the request. SIP values stay opaque strings here, with
+ * no control character left in them: they go on into CDRs, logs and events.
+ */
 export function inviteFacts(req: SrfRequest, trustedHeader: string, receivedAt: number): InviteFacts {
   let fromUser = '';
   try {
@@ -45,15 +68,27 @@ export function inviteFacts(req: SrfRequest, trustedHeader: string, receivedAt: 
   } catch {
     fromUser = '';
   }
+  const ruriUser = userOf(req.uri);
   return {
-    sipCallId: req.get('Call-ID') ?? '',
+    sipCallId: sipText(req.get('Call-ID')) ?? '',
     sourceIp: req.source_address,
-    ruriUser: userOf(req.uri),
+    ruriUser,
     fromUser,
-    toUser: userOf(req.uri),
-    trustedAccountId: req.has(trustedHeader) ? req.get(trustedHeader) : undefined,
+    toUser: ruriUser,
+    trustedAccountId: req.has(trustedHeader) ? sipText(req.get(trustedHeader)) : undefined,
     receivedAt,
   };
+}
+
+/**
+ * What refuses a Request-URI before admission looks at it: a password part (the user would be billed as
+ * the part before the colon), or a dialed number (tech prefix included) longer than sip.maxDialedLength.
+ */
+export function requestUriRefusal(uri: string | undefined, maxDialedLength: number): RejectReason | undefined {
+  const { user, hasPassword } = uriUserOf(uri);
+  if (hasPassword) return 'invalid_request_uri';
+  if ([...user].length > maxDialedLength) return 'number_too_long';
+  return undefined;
 }
 
 /**
@@ -65,7 +100,8 @@ export function inviteFacts(req: SrfRequest, trustedHeader: string, receivedAt: 
  */
 export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
   const { config, logger, metrics } = deps;
-  const unavailable = createRejections(config.sip)('unavailable');
+  const reject = createRejections(config.sip);
+  const unavailable = reject('unavailable');
 
   function rejectInvite(res: SrfResponse, rejection: AdmissionRejection, callId: string, seed: CdrSeed): void {
     const headers: Record<string, string> = { Reason: rejection.reasonHeader };
@@ -75,13 +111,20 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     if (config.cdr.recordRejected) {
       deps.recordRejection?.({ callId, switchId: config.switchId, seed, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason });
     }
-    logger.debug({ callId, accountId: seed.accountId, reason: rejection.reason, sipStatus: rejection.sipStatus }, 'INVITE refused');
+    // the call's own logger, from callgate's ids only (the account id is the catalog's, never a header's)
+    const log = callLogger(logger, { callId, accountId: seed.accountId, switchId: config.switchId });
+    log.debug({ sipCallId: seed.sipCallId, reason: rejection.reason, sipStatus: rejection.sipStatus }, `INVITE refused: ${rejection.reason}`);
   }
 
   async function admit(req: SrfRequest, res: SrfResponse, next: () => void): Promise<void> {
     const receivedAt = Date.now();
     const started = performance.now();
     const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
+    const malformed = requestUriRefusal(req.uri, config.sip.maxDialedLength);
+    if (malformed) {
+      rejectInvite(res, reject(malformed), randomUUID(), seedOf(facts));
+      return;
+    }
     if (deps.isDraining?.()) {
       rejectInvite(res, unavailable, randomUUID(), seedOf(facts));
       return;
@@ -99,7 +142,7 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
 
   return (req, res, next) => {
     admit(req, res, () => next()).catch((err: unknown) => {
-      logger.error({ err, sipCallId: req.get('Call-ID') }, 'admission failed on an INVITE');
+      logger.error({ err, sipCallId: sipText(req.get('Call-ID')) }, 'admission failed on an INVITE');
       if (!res.finalResponseSent) res.send(unavailable.sipStatus, { headers: { Reason: unavailable.reasonHeader } });
     });
   };

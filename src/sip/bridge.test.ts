@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import type { SrfResponse } from './srf-augment.js';
+import { giveEveryFinalResponseAReason, upstreamFailureReason } from './bridge.js';
+
+function fakeResponse() {
+  const sent: unknown[][] = [];
+  const res = { send: (...args: unknown[]) => void sent.push(args) };
+  giveEveryFinalResponseAReason(res as unknown as SrfResponse);
+  return { res: res as unknown as { send: (...args: unknown[]) => void }, sent };
+}
+
+describe('every final response carries a Reason', () => {
+  it("adds one to drachtio-srf's own bare answers, in each of send's argument forms", () => {
+    const { res, sent } = fakeResponse();
+    const cb = () => {};
+    res.send(500);
+    res.send(487);
+    res.send(503, 'Service Unavailable');
+    res.send(480, cb);
+    res.send(486, 'Busy Here', cb);
+    res.send(404, { headers: { 'X-Other': '1' } }, cb);
+    expect(sent).toEqual([
+      [500, undefined, { headers: { Reason: 'SIP;cause=500;text="Upstream failure"' } }],
+      [487, undefined, { headers: { Reason: 'SIP;cause=487;text="Request terminated"' } }],
+      [503, 'Service Unavailable', { headers: { Reason: 'SIP;cause=503;text="Upstream failure"' } }],
+      [480, { headers: { Reason: 'SIP;cause=480;text="No answer"' } }, cb],
+      [486, 'Busy Here', { headers: { Reason: 'SIP;cause=486;text="Busy"' } }, cb],
+      [404, { headers: { 'X-Other': '1', Reason: 'SIP;cause=404;text="Upstream failure"' } }, cb],
+    ]);
+  });
+
+  it('keeps a Reason already given, and leaves provisional and success responses alone', () => {
+    const { res, sent } = fakeResponse();
+    res.send(402, { headers: { reason: 'SIP;cause=402;text="Insufficient funds"' } });
+    res.send(180);
+    res.send(200, { body: 'sdp' });
+    expect(sent).toEqual([[402, { headers: { reason: 'SIP;cause=402;text="Insufficient funds"' } }], [180], [200, { body: 'sdp' }]]);
+  });
+
+  it("words an upstream failure by the switch's answer, never with the switch's own text", () => {
+    expect(upstreamFailureReason(600)).toBe('SIP;cause=600;text="Busy"');
+    expect(upstreamFailureReason(408)).toBe('SIP;cause=408;text="No answer"');
+    expect(upstreamFailureReason(502)).toBe('SIP;cause=502;text="Upstream failure"');
+  });
+});
