@@ -71,6 +71,7 @@ export const DEFAULTS = deepFreeze(
     minTimeMs: 50,
     scanIntervalMs: 30_000,
     reclaimIdleMs: 60_000,
+    maxUndeliveredPerAccount: 100_000,
   },
 } satisfies ConfigInput);
 

@@ -49,6 +49,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_NOTIFY_MIN_TIME_MS: { path: ['notify', 'minTimeMs'] },
   CALLGATE_NOTIFY_SCAN_INTERVAL_MS: { path: ['notify', 'scanIntervalMs'] },
   CALLGATE_NOTIFY_RECLAIM_IDLE_MS: { path: ['notify', 'reclaimIdleMs'] },
+  CALLGATE_NOTIFY_MAX_UNDELIVERED: { path: ['notify', 'maxUndeliveredPerAccount'] },
 };
 
 /**

@@ -67,6 +67,8 @@ const notifySchema = z.object({
   minTimeMs: ms(0, 60_000),
   scanIntervalMs: ms(50, 3_600_000),
   reclaimIdleMs: ms(100, 3_600_000),
+  /** The most undelivered events an account keeps; beyond it the oldest move to the dead letters. */
+  maxUndeliveredPerAccount: z.number().int().min(100).max(10_000_000),
 });
 
 export const configSchema = z

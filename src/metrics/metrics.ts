@@ -73,6 +73,11 @@ export function createMetrics() {
     ticks,
     teardowns,
     callsEnded,
+    eventsOverflowed: new Counter({
+      name: 'callgate_events_overflowed_total',
+      help: 'Undelivered events moved to the dead letters because their account held more than notify.maxUndeliveredPerAccount',
+      registers: [registry],
+    }),
     swept: new Counter({ name: 'callgate_calls_swept_total', help: 'Orphaned calls finalized by the sweeper', registers: [registry] }),
     cdrsWritten: new Counter({ name: 'callgate_cdrs_written_total', help: 'CDRs made durable in the daily files', registers: [registry] }),
     cdrWriterLagSeconds: new Gauge({ name: 'callgate_cdr_writer_lag_seconds', help: 'Age of the oldest CDR not yet durable', registers: [registry] }),

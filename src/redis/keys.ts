@@ -43,6 +43,8 @@ export function createKeys(prefix: string) {
     deck: (deckId: string) => `${prefix}{deck:${checkId('deck', deckId)}}:rates`,
     /** Stream: events given up for a webhook after notify.maxAttempts, across all accounts (not an account key). */
     deadLetters: `${prefix}{notify}:dead`,
+    /** String: the instance that moves event overflow to the dead letters this round (SET NX PX), so one does. */
+    eventOverflowLease: `${prefix}{notify}:overflow-lease`,
     /** Pub/sub channel announcing catalog, deck and account changes to every instance. */
     changes: `${prefix}changes`,
   };

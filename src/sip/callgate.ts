@@ -16,6 +16,7 @@ import { createCdrFiles } from '../cdr/files.js';
 import { createCdrWriter } from '../cdr/writer.js';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import { createDispatcher } from '../notify/dispatcher.js';
+import { createOverflowGuard } from '../notify/overflow.js';
 import { admissionControl } from './middleware.js';
 import { createBridge, upstreamFailureReason } from './bridge.js';
 import type { SipHandler, SipMiddleware } from './srf-augment.js';
@@ -76,6 +77,12 @@ export function createCallgate(deps: CallgateDeps) {
     })
     : undefined;
 
+  // events are kept until delivered; this bounds what an account holds, with or without webhooks
+  const overflow = createOverflowGuard({
+    redis, keys, logger, accountIds: () => directory.accountIds(), maxPerAccount: config.notify.maxUndeliveredPerAccount,
+    intervalMs: config.notify.scanIntervalMs, instanceId: config.switchId, onMoved: (_id, n) => metrics.eventsOverflowed.inc(n),
+  });
+
   let state: 'created' | 'running' | 'draining' | 'stopped' = 'created';
   const admitInvite = createAdmission({ config, directory, engine, logger });
   const admission: SipMiddleware = admissionControl({
@@ -113,6 +120,7 @@ export function createCallgate(deps: CallgateDeps) {
     await cdrWriter.stop();
     await journal.close();
     await dispatcher?.stop(); // unacknowledged events stay in Redis
+    await overflow.stop();
     await directory.stop();
     await changes.stop();
   }
@@ -129,6 +137,7 @@ export function createCallgate(deps: CallgateDeps) {
       // finalizes journaled during an earlier Redis outage, if that run ended before they landed
       for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
       sweeper.start();
+      overflow.start();
       // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
       await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
       state = 'running';
@@ -167,7 +176,7 @@ export function createCallgate(deps: CallgateDeps) {
     /** The parts the admin API reads: `callgate serve` builds it over them. */
     /** The validated configuration the core runs with. */
     config,
-    parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, logger },
+    parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, overflow, logger },
   };
 }
 

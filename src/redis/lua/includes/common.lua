@@ -100,7 +100,9 @@ end
 -- channel: the change channel; 'event|<accountId>' on it wakes the webhook dispatchers (src/notify) at once,
 -- and their periodic scan finds the event anyway if the message is lost or channel is not given
 local function emitEvent(eventsKey, accountId, now, kind, a, extra, channel)
-  local fields = { 'MAXLEN', '~', '10000', '*', 'type', kind, 'account', accountId, 'at', int(now),
+  -- never trimmed here: an undelivered event stays until it is acknowledged, or until the overflow guard
+  -- (src/notify/overflow.ts) moves it to the dead letters because the account holds too many
+  local fields = { '*', 'type', kind, 'account', accountId, 'at', int(now),
     'status', a.status, 'offReason', a.offReason, 'balance', int(a.balance) }
   if extra then for i = 1, #extra do fields[#fields + 1] = extra[i] end end
   redis.call('XADD', eventsKey, unpack(fields))
