@@ -3,7 +3,7 @@
  * Input is checked here, every problem at once, before anything is written; the money-moving and status
  * decisions themselves happen inside the engine's atomic scripts.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { ID_PATTERN } from '../config/schema.js';
 import { serializeRateDeck } from '../rating/deck-codec.js';
@@ -16,7 +16,14 @@ import type { Engine } from '../redis/engine.js';
 import { publishChange } from '../redis/change-bus.js';
 import { switchOfRecord } from '../redis/codecs/call-record.js';
 import type { Keys } from '../redis/keys.js';
-import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
+import {
+  AccountExistsError,
+  AccountNotFoundError,
+  DeckNotFoundError,
+  PaymentConflictError,
+  RateDeckInvalidError,
+  ValidationError,
+} from './errors.js';
 import type { Account, LiveCalls } from './account.js';
 import { catalogEntryOf } from './catalog-entry.js';
 import { accountFromHash, settingsFromHash, toAccountPut } from './hash-codec.js';
@@ -41,7 +48,7 @@ export interface PutAccountResult {
 }
 
 export interface ApplyFundsResult {
-  /** duplicate: this payment id was applied before, and nothing changed now. */
+  /** duplicate: this payment id was applied before for the same amount, and nothing changed now. */
   outcome: 'applied' | 'duplicate';
   paymentId: string;
   amount: Micros;
@@ -69,6 +76,7 @@ export interface AccountPage {
 }
 
 
+const DAY_MS = 86_400_000;
 const CURSOR = /^[0-9]{1,20}$/;
 /** Redis scan cursors are unsigned 64-bit integers. */
 const MAX_CURSOR = 2n ** 64n - 1n;
@@ -169,37 +177,61 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     return accountFromHash(id, view.hash, liveCalls);
   }
 
-  async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {
+  /**
+   * A payment, once per payment id: the id is required (a retry after a timeout must carry the same id, or
+   * it would credit twice). The same id with the same amount is a duplicate: success, and nothing changes.
+   * The same id with another amount is refused (PaymentConflictError), and nothing changes. Ids are
+   * remembered for billing.paymentIdRetentionDays.
+   */
+  async function applyFunds(id: string, usdText: unknown, paymentId: unknown): Promise<ApplyFundsResult> {
     const problems: string[] = [];
     const badId = idProblem(id);
     if (badId) problems.push(badId);
     const amount = amountSchema.safeParse(usdText);
     if (!amount.success) problems.push(...amount.error.issues.map((i) => `amount: ${i.message}`));
-    if (paymentId !== undefined && (typeof paymentId !== 'string' || !PAYMENT_ID_PATTERN.test(paymentId))) {
+    if (paymentId === undefined || paymentId === null || paymentId === '') {
+      problems.push('paymentId: required: your own reference for this payment (an invoice or transfer id), so that a retry never credits twice');
+    } else if (typeof paymentId !== 'string' || !PAYMENT_ID_PATTERN.test(paymentId)) {
       problems.push(`paymentId: must be 1-128 characters from A-Z a-z 0-9 _ . : - (got ${show(paymentId)})`);
     }
     fail(problems);
-    const payment = (paymentId as string | undefined) ?? randomUUID();
+    const payment = paymentId as string;
     const micros = amount.data!;
-    const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd);
+    const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd, {
+      at: now(),
+      retentionMs: config.billing.paymentIdRetentionDays * DAY_MS,
+    });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     if (r.outcome === 'balance_limit') {
       throw new ValidationError([
         `amount: would take the balance past ${formatUsd(MAX_MICROS)} USD, the most an account may hold (balance now ${formatUsd(r.balance)} USD)`,
       ]);
     }
+    if (r.outcome === 'conflict') {
+      throw new PaymentConflictError(
+        id,
+        payment,
+        r.amount,
+        micros,
+        `payment ${JSON.stringify(payment)} was applied to ${JSON.stringify(id)} on ${new Date(r.atMs).toISOString()} for ` +
+          `${formatUsd(r.amount)} USD; this request asks for ${formatUsd(micros)} USD; nothing changed ` +
+          '(a new payment needs a new payment id)',
+      );
+    }
     return { outcome: r.outcome, paymentId: payment, amount: micros, account: await readAccount(id) };
   }
 
+  /** status is on or off, in any case. */
   async function setStatus(id: string, status: unknown, note?: unknown): Promise<Account> {
     const problems: string[] = [];
     const badId = idProblem(id);
     if (badId) problems.push(badId);
-    if (status !== 'on' && status !== 'off') problems.push(`status: must be on or off, got ${show(status)}`);
+    const wanted = typeof status === 'string' ? status.toLowerCase() : status;
+    if (wanted !== 'on' && wanted !== 'off') problems.push(`status: must be on or off, got ${show(status)}`);
     const parsedNote = note === undefined ? undefined : noteSchema.safeParse(note);
     if (parsedNote && !parsedNote.success) problems.push(...parsedNote.error.issues.map((i) => `note: ${i.message}`));
     fail(problems);
-    const r = await engine.setStatus(id, status as AccountStatus, parsedNote?.data ?? '');
+    const r = await engine.setStatus(id, wanted as AccountStatus, parsedNote?.data ?? '', { at: now() });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     return readAccount(id);
   }
@@ -238,7 +270,7 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
       if (cps > 0 && burst < 1) problems.push('burst: must be at least 1 when cps is above 0');
     }
     fail(problems);
-    const r = await engine.setLimits(id, parsed);
+    const r = await engine.setLimits(id, parsed, { at: now() });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     return readAccount(id);
   }

@@ -27,6 +27,7 @@ export const DEFAULTS = deepFreeze(
     tickIntervalMs: 10_000,
     leaseTtlMs: 30_000,
     reenableMinimumUsd: '1.00',
+    paymentIdRetentionDays: 400,
     taxes: [],
   },
   identification: {

@@ -34,8 +34,10 @@ export function createKeys(prefix: string) {
     events: (id: string) => `${account(id)}:events`,
     /** Hash: `<eventId>|<webhookId>` -> delivery state of an event to one webhook (src/notify). */
     deliveries: (id: string) => `${account(id)}:events:deliveries`,
-    /** Hash: payment id -> applied amount, so a retried payment never credits twice. */
+    /** Hash: payment id -> `amount|atMs`, so a retried payment never credits twice within the retention window. */
     payments: (id: string) => `${account(id)}:payments`,
+    /** Sorted set: payment id -> when it was applied (epoch ms): what prunes payments() past the retention window. */
+    paymentsByTime: (id: string) => `${account(id)}:payments:at`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
     catalog: `${prefix}{catalog}:accounts`,
     /** Hash: deckId -> version of the deck; the deck itself lives under deck(). */

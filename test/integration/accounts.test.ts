@@ -321,7 +321,7 @@ describeOnRedis('accounts service', (ctx) => {
     expect(err.problems[0]).toMatch(/^creditLimit: must be decimal dollars/);
   });
 
-  it('applies a payment once per payment id, and generates an id when none is given', async () => {
+  it('applies a payment once per payment id, and refuses a payment without one', async () => {
     const id = uniq('pay');
     await svc().putAccount(id, prepaidInput, { mode: 'create' });
     const first = await svc().applyFunds(id, '10.25', 'inv-2024-001');
@@ -330,10 +330,12 @@ describeOnRedis('accounts service', (ctx) => {
     const again = await svc().applyFunds(id, '10.25', 'inv-2024-001');
     expect(again.outcome).toBe('duplicate');
     expect(again.account.balance).toBe(10_250_000);
-    const generated = await svc().applyFunds(id, '1');
-    expect(generated.paymentId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(generated.account.balance).toBe(11_250_000);
-    await refusal(svc().applyFunds(uniq('nobody'), '1'), AccountNotFoundError);
+    for (const missing of [undefined, null, '']) {
+      const err = await refusal(svc().applyFunds(id, '1', missing), ValidationError);
+      expect(err.problems).toEqual([expect.stringMatching(/^paymentId: required/)]);
+    }
+    expect((await svc().getAccount(id)).balance).toBe(10_250_000);
+    await refusal(svc().applyFunds(uniq('nobody'), '1', uniq('p')), AccountNotFoundError);
   });
 
   it('a payment lifts an automatic OFF only once available funds reach the re-enable minimum', async () => {

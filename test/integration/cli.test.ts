@@ -161,7 +161,7 @@ describeOnRedis('callgate CLI', (ctx) => {
   it('switches status and limits, and refuses bad ones', async () => {
     const id = uniq('st');
     await run('account', 'put', id, ...CREATE);
-    await run('account', 'funds', id, '10');
+    await run('account', 'funds', id, '10', '--payment-id', uniq('p'));
     const off = await run('account', 'status', id, 'off', '--note', 'MSA: dialer traffic');
     expect(off.code).toBe(0);
     expect(off.stdout).toBe(`${id} is off (manual)`);
@@ -181,7 +181,7 @@ describeOnRedis('callgate CLI', (ctx) => {
     const nobody = uniq('nobody');
     for (const argv of [
       ['account', 'get', nobody],
-      ['account', 'funds', nobody, '5'],
+      ['account', 'funds', nobody, '5', '--payment-id', 'p1'],
       ['account', 'status', nobody, 'off'],
       ['account', 'limits', nobody, '--channels', '1'],
       ['account', 'put', nobody, '--update', '--name', 'x'],
