@@ -56,6 +56,12 @@ export class PaymentConflictError extends AccountsError {
   }
 }
 
+/** Another account write held the catalog lock for too long: nothing was written, and a retry is safe. */
+export class CatalogBusyError extends AccountsError {
+  override readonly name = 'CatalogBusyError';
+  readonly code = 'catalog_busy';
+}
+
 export class DeckNotFoundError extends AccountsError {
   override readonly name = 'DeckNotFoundError';
   readonly code = 'deck_not_found';
@@ -86,5 +92,6 @@ export type AccountsErrorCode =
   | 'account_not_found'
   | 'account_exists'
   | 'payment_conflict'
+  | 'catalog_busy'
   | 'deck_not_found'
   | 'ratedeck_invalid';

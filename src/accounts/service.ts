@@ -3,7 +3,9 @@
  * Input is checked here, every problem at once, before anything is written; the money-moving and status
  * decisions themselves happen inside the engine's atomic scripts.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clashProblem, clashesOf } from '../admission/catalog-overlap.js';
 import type { Config } from '../config/index.js';
 import { ID_PATTERN } from '../config/schema.js';
 import { serializeRateDeck } from '../rating/deck-codec.js';
@@ -19,13 +21,14 @@ import type { Keys } from '../redis/keys.js';
 import {
   AccountExistsError,
   AccountNotFoundError,
+  CatalogBusyError,
   DeckNotFoundError,
   PaymentConflictError,
   RateDeckInvalidError,
   ValidationError,
 } from './errors.js';
 import type { Account, LiveCalls } from './account.js';
-import { catalogEntryOf } from './catalog-entry.js';
+import { catalogEntryOf, parseCatalogEntry, type CatalogEntry } from './catalog-entry.js';
 import { accountFromHash, settingsFromHash, toAccountPut } from './hash-codec.js';
 import { PAYMENT_ID_PATTERN, idProblem, printableText, show, usdAmount, wholeNumber } from './input-parsers.js';
 import { ACCOUNT_FIELDS, LIMITS, resolveAccountSettings } from './settings.js';
@@ -77,6 +80,9 @@ export interface AccountPage {
 
 
 const DAY_MS = 86_400_000;
+/** An account write holds the catalog lock for a few round trips; it expires on its own after a crash. */
+const CATALOG_LOCK_TTL_MS = 10_000;
+const CATALOG_LOCK_WAIT_MS = 5_000;
 const CURSOR = /^[0-9]{1,20}$/;
 /** Redis scan cursors are unsigned 64-bit integers. */
 const MAX_CURSOR = 2n ** 64n - 1n;
@@ -133,22 +139,62 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     }
     if (problems.length > 0 || !resolved.ok) throw new ValidationError(problems);
 
-    const { limits, fields } = toAccountPut(resolved.settings, now());
-    // only the limits this request changes are written: the script keeps the others as they are now, so a
-    // live limit change made since our read is not undone
-    const changedLimits: Partial<typeof limits> =
-      stored === null
-        ? limits
-        : Object.fromEntries(Object.entries(limits).filter(([k]) => (resolved.changed as readonly string[]).includes(k)));
-    const put = await engine.putAccount(id, changedLimits, fields, mode);
-    if (put.outcome === 'unknown_account') throw new AccountNotFoundError(id);
-    if (put.outcome === 'already_exists') throw new AccountExistsError(id);
-    // The identification entry is built from what the account hash holds now, not from what was sent,
-    // so a concurrent change of another field cannot leave the catalog behind the account.
-    const account = await readAccount(id);
-    await redis.hSet(keys.catalog, id, JSON.stringify(catalogEntryOf(id, account)));
-    await publishChange(redis, keys, { kind: 'catalog', id });
-    return { created: put.created, account };
+    // Identification must never be ambiguous. The check reads the whole catalog and the write spans the
+    // catalog's slot and the account's, which no one script can hold on a cluster: account writes take the
+    // catalog lock instead, and every catalog write is fenced by it (catalog-write-2.lua).
+    const lock = await takeCatalogLock();
+    try {
+      const entry = catalogEntryOf(id, resolved.settings);
+      const others = await readCatalogEntries();
+      const clashes = clashesOf(entry, others);
+      if (clashes.length > 0) throw new ValidationError(clashes.map((c) => clashProblem(entry, c)));
+
+      const { limits, fields } = toAccountPut(resolved.settings, now());
+      // only the limits this request changes are written: the script keeps the others as they are now, so a
+      // live limit change made since our read is not undone
+      const changedLimits: Partial<typeof limits> =
+        stored === null
+          ? limits
+          : Object.fromEntries(Object.entries(limits).filter(([k]) => (resolved.changed as readonly string[]).includes(k)));
+      // the entry first: a crash after it leaves an id the directory's reload finds, and reconciles with the
+      // account hash (whatever the script did or did not write)
+      await engine.writeCatalogEntry(lock, id, JSON.stringify(entry));
+      let put: Awaited<ReturnType<Engine['putAccount']>>;
+      try {
+        put = await engine.putAccount(id, changedLimits, fields, mode);
+      } finally {
+        // The identification entry is built from what the account hash holds now, not from what was sent,
+        // so a concurrent change of another field cannot leave the catalog behind the account.
+        const hash = await readHash(id);
+        await engine.writeCatalogEntry(lock, id, hash ? JSON.stringify(catalogEntryOf(id, settingsFromHash(hash))) : null);
+      }
+      if (put.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+      if (put.outcome === 'already_exists') throw new AccountExistsError(id);
+      const account = await readAccount(id);
+      await publishChange(redis, keys, { kind: 'catalog', id });
+      return { created: put.created, account };
+    } finally {
+      await engine.releaseCatalogLock(lock).catch(() => false); // it expires by itself anyway
+    }
+  }
+
+  async function takeCatalogLock(): Promise<string> {
+    const token = randomUUID();
+    const deadline = Date.now() + CATALOG_LOCK_WAIT_MS;
+    for (;;) {
+      if ((await redis.set(keys.catalogLock, token, { condition: 'NX', expiration: { type: 'PX', value: CATALOG_LOCK_TTL_MS } })) === 'OK') {
+        return token;
+      }
+      if (Date.now() >= deadline) {
+        throw new CatalogBusyError(`another account write held the catalog for over ${CATALOG_LOCK_WAIT_MS} ms; nothing changed, retry`);
+      }
+      await sleep(10 + Math.floor(Math.random() * 20));
+    }
+  }
+
+  async function readCatalogEntries(): Promise<CatalogEntry[]> {
+    const catalog = (await redis.hGetAll(keys.catalog)) as Record<string, string>;
+    return Object.values(catalog).map(parseCatalogEntry).filter((e): e is CatalogEntry => e !== undefined);
   }
 
   async function countLiveCalls(id: string): Promise<LiveCalls> {

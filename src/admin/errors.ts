@@ -22,6 +22,7 @@ import {
   AccountExistsError,
   AccountNotFoundError,
   AccountsError,
+  CatalogBusyError,
   DeckNotFoundError,
   PaymentConflictError,
   RateDeckInvalidError,
@@ -99,6 +100,7 @@ const ACCOUNTS_STATUS: Record<string, number> = {
   deck_not_found: 404,
   account_exists: 409,
   payment_conflict: 409,
+  catalog_busy: 503,
   ratedeck_invalid: 422,
 };
 
@@ -170,6 +172,7 @@ export function errorReply(err: unknown, unexpected: (err: unknown) => void = ()
     if (err instanceof DeckNotFoundError) return reply(status, 'deck_not_found', err.message);
     if (err instanceof AccountExistsError) return reply(status, 'account_exists', err.message);
     if (err instanceof PaymentConflictError) return reply(status, 'payment_conflict', err.message);
+    if (err instanceof CatalogBusyError) return reply(status, 'unavailable', err.message);
   }
   if (err instanceof UnauthorizedError) {
     return { ...reply(401, 'unauthorized', err.message), headers: { 'www-authenticate': 'Bearer realm="callgate-admin"' } };

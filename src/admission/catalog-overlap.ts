@@ -116,14 +116,41 @@ export function clashProblem(entry: Pick<CatalogEntry, 'techPrefix'>, clash: Cla
   );
 }
 
-/** The accounts of a catalog that clash with another, each with the ids it clashes with: for a catalog written by an older version. */
+/**
+ * The accounts of a catalog that clash with another, each with the ids it clashes with: for a catalog written
+ * by an older version. A sweep over the address ranges sorted by start compares only ranges that overlap, so
+ * a catalog of many accounts costs n log n, not n squared.
+ */
 export function ambiguousAccounts(entries: readonly CatalogEntry[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  entries.forEach((entry, i) => {
-    for (const clash of clashesOf(entry, entries.slice(i + 1))) {
-      out.set(entry.id, [...(out.get(entry.id) ?? []), clash.otherId]);
-      out.set(clash.otherId, [...(out.get(clash.otherId) ?? []), entry.id]);
+  const note = (a: string, b: string) => {
+    const list = out.get(a) ?? [];
+    if (!list.includes(b)) out.set(a, [...list, b]);
+  };
+  const clash = (a: CatalogEntry, b: CatalogEntry) => {
+    note(a.id, b.id);
+    note(b.id, a.id);
+  };
+  const byLowerId = new Map<string, CatalogEntry>();
+  const ranges: { range: Range; entry: CatalogEntry }[] = [];
+  for (const entry of entries) {
+    const twin = byLowerId.get(entry.id.toLowerCase());
+    if (twin && twin.id !== entry.id) clash(entry, twin);
+    byLowerId.set(entry.id.toLowerCase(), entry);
+    for (const ip of entry.ips) {
+      const range = addressRange(ip);
+      if (range) ranges.push({ range, entry });
     }
-  });
+  }
+  ranges.sort((x, y) => x.range.family - y.range.family || (x.range.first < y.range.first ? -1 : x.range.first > y.range.first ? 1 : 0));
+  let active: { range: Range; entry: CatalogEntry }[] = [];
+  for (const current of ranges) {
+    active = active.filter((a) => a.range.family === current.range.family && a.range.last >= current.range.first);
+    for (const a of active) {
+      if (a.entry.id !== current.entry.id && !techPrefixesDistinct(a.entry.techPrefix, current.entry.techPrefix)) clash(a.entry, current.entry);
+    }
+    active.push(current);
+  }
+  for (const list of out.values()) list.sort();
   return out;
 }

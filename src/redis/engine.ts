@@ -16,6 +16,8 @@ export const SCRIPTS = {
   setStatus: loadLuaScript('set-status', 2),
   setLimits: loadLuaScript('set-limits', 1),
   accountView: loadLuaScript('account-view', 2),
+  catalogWrite: loadLuaScript('catalog-write', 2),
+  catalogUnlock: loadLuaScript('catalog-unlock', 1),
 } satisfies Record<string, LuaScript>;
 
 
@@ -354,7 +356,24 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     return { outcome: 'ok', hash, liveCalls: { total: callCount, bySwitch } };
   }
 
-  return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView };
+  /**
+   * Writes one catalog entry (null removes it) if `lockToken` still holds the catalog lock; with lockToken ''
+   * only while nobody holds it. False when nothing was written.
+   */
+  async function writeCatalogEntry(lockToken: string, accountId: string, entryJson: string | null): Promise<boolean> {
+    const r = asArray('catalog-write', await runScript(redis, SCRIPTS.catalogWrite, [keys.catalog, keys.catalogLock], [lockToken, accountId, entryJson ?? '']));
+    return r[0] === ScriptCode.Ok;
+  }
+
+  async function releaseCatalogLock(lockToken: string): Promise<boolean> {
+    const r = asArray('catalog-unlock', await runScript(redis, SCRIPTS.catalogUnlock, [keys.catalogLock], [lockToken]));
+    return r[0] === ScriptCode.Ok;
+  }
+
+  return {
+    admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView,
+    writeCatalogEntry, releaseCatalogLock,
+  };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

@@ -40,6 +40,11 @@ export function createKeys(prefix: string) {
     paymentsByTime: (id: string) => `${account(id)}:payments:at`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
     catalog: `${prefix}{catalog}:accounts`,
+    /**
+     * String: the token of the account write under way. Account writes take it (SET NX PX) so that the check
+     * that no two accounts share an address without distinct tech prefixes holds across instances.
+     */
+    catalogLock: `${prefix}{catalog}:lock`,
     /** Hash: deckId -> version of the deck; the deck itself lives under deck(). */
     deckIndex: `${prefix}{catalog}:decks`,
     deck: (deckId: string) => `${prefix}{deck:${checkId('deck', deckId)}}:rates`,

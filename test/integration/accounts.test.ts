@@ -13,6 +13,7 @@ import {
   type CatalogEntry,
 } from '../../src/accounts/index.js';
 import { deserializeRateDeck } from '../../src/rating/deck-codec.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/codecs/account-hash.js';
 
 let seq = 0;
@@ -25,9 +26,23 @@ const prepaidInput: AccountInput = {
   cps: '5',
   billingCountry: 'US',
   deckId: 'std',
-  ips: ['192.0.2.10', '198.51.100.0/24'],
+  // fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+  get ips() {
+    return freshSourceIps();
+  },
 };
-const postpaidInput: AccountInput = { ...prepaidInput, type: 'postpaid', creditLimit: '5000' };
+const postpaidInput: AccountInput = {
+  type: 'postpaid',
+  name: 'ACME Telecom',
+  channels: '10',
+  cps: '5',
+  billingCountry: 'US',
+  deckId: 'std',
+  creditLimit: '5000',
+  get ips() {
+    return freshSourceIps();
+  },
+};
 
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n1,0.01,6,6,\n44,0.02,60,60,0.05\n';
 
@@ -101,7 +116,7 @@ describeOnRedis('accounts service', (ctx) => {
     const sub = await subscribeChanges(ctx());
     try {
       const id = uniq('pre');
-      const r = await svc().putAccount(id, prepaidInput, { mode: 'create' });
+      const r = await svc().putAccount(id, { ...prepaidInput, ips: ['192.0.2.10', '198.51.100.0/24'] }, { mode: 'create' });
       expect(r.created).toBe(true);
       expect(r.account).toMatchObject({
         id,
@@ -165,7 +180,7 @@ describeOnRedis('accounts service', (ctx) => {
       taxExempt: true,
       channels: 10, // kept
       techPrefix: '7001#', // kept
-      ips: ['192.0.2.10', '198.51.100.0/24'], // kept
+      ips: created.account.ips, // kept
       type: 'prepaid',
     });
     const entry = JSON.parse((await ctx().conn.redis.hGet(ctx().keys.catalog, id))!) as CatalogEntry;

@@ -28,6 +28,7 @@ import { createEngine } from '../../src/redis/engine.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import type { Redis } from '../../src/redis/client.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { waitFor as waitUntil } from '../helpers/wait.js';
 
 const logger = pino({ level: 'silent' });
@@ -47,7 +48,10 @@ const prepaid: AccountInput = {
   cps: 5,
   billingCountry: 'US',
   deckId: 'std',
-  ips: ['192.0.2.10', '198.51.100.0/24'],
+  // fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+  get ips() {
+    return freshSourceIps();
+  },
 };
 
 interface Answer {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { describeOnRedis, testConfig, type TestContext } from '../helpers/context.js';
 import type { CliDeps } from '../../src/cli/context.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { runCli } from '../../src/cli/program.js';
 import type { Config } from '../../src/config/index.js';
 
@@ -38,8 +39,17 @@ function expectRefused(r: Run, code: number, ...contains: string[]): void {
 const tmp = mkdtempSync(join(tmpdir(), 'callgate-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const CREATE_NO_DECK = ['--type', 'prepaid', '--channels', '10', '--cps', '5', '--billing-country', 'US', '--ip', '192.0.2.10'];
-const CREATE = [...CREATE_NO_DECK, '--deck', 'std'];
+/** Each spread gives a fresh --ip: accounts may not share an address (see freshSourceIps). */
+const CREATE_NO_DECK: Iterable<string> = {
+  *[Symbol.iterator]() {
+    yield* ['--type', 'prepaid', '--channels', '10', '--cps', '5', '--billing-country', 'US', '--ip', freshSourceIps()[0]!];
+  },
+};
+const CREATE: Iterable<string> = {
+  *[Symbol.iterator]() {
+    yield* [...CREATE_NO_DECK, '--deck', 'std'];
+  },
+};
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment\n1,0.01,6,6\n44,0.02,60,60\n';
 
 describeOnRedis('callgate CLI', (ctx) => {
@@ -76,7 +86,7 @@ describeOnRedis('callgate CLI', (ctx) => {
   it('creates, updates and shows an account as a table and as JSON', async () => {
     const c = ctx();
     const id = uniq('cli');
-    const created = await run('account', 'put', id, ...CREATE, '--ip', '198.51.100.0/24', '--name', 'ACME Telecom', '--tech-prefix', '7001#');
+    const created = await run('account', 'put', id, ...[...CREATE].slice(0, -4), '--ip', '192.0.2.10', '--deck', 'std', '--ip', '198.51.100.0/24', '--name', 'ACME Telecom', '--tech-prefix', '7001#');
     expect(created.code, created.stderr).toBe(0);
     expect(created.stdout).toContain(`created account ${id}`);
     expect(created.stdout).toMatch(/status\s+off \(depleted\)/);
