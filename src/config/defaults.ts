@@ -37,6 +37,7 @@ export const DEFAULTS = deepFreeze(
   sip: {
     codes: {
       unknown_account: 403,
+      ambiguous_account: 403,
       no_rate: 403,
       off_manual: 403,
       off_funds: 402,
