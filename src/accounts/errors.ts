@@ -36,6 +36,32 @@ export class AccountExistsError extends AccountsError {
   }
 }
 
+/**
+ * A payment id was reused for another amount within the retention window: a client bug, not a retry. The
+ * first payment stands, and nothing changed.
+ */
+export class PaymentConflictError extends AccountsError {
+  override readonly name = 'PaymentConflictError';
+  readonly code = 'payment_conflict';
+  constructor(
+    readonly accountId: string,
+    readonly paymentId: string,
+    /** The amount the id was first applied for, micro-dollars. */
+    readonly appliedAmount: number,
+    /** The amount this request asked for, micro-dollars. */
+    readonly requestedAmount: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Another account write held the catalog lock for too long: nothing was written, and a retry is safe. */
+export class CatalogBusyError extends AccountsError {
+  override readonly name = 'CatalogBusyError';
+  readonly code = 'catalog_busy';
+}
+
 export class DeckNotFoundError extends AccountsError {
   override readonly name = 'DeckNotFoundError';
   readonly code = 'deck_not_found';
@@ -61,4 +87,11 @@ export class RateDeckInvalidError extends AccountsError {
   }
 }
 
-export type AccountsErrorCode = 'invalid_request' | 'account_not_found' | 'account_exists' | 'deck_not_found' | 'ratedeck_invalid';
+export type AccountsErrorCode =
+  | 'invalid_request'
+  | 'account_not_found'
+  | 'account_exists'
+  | 'payment_conflict'
+  | 'catalog_busy'
+  | 'deck_not_found'
+  | 'ratedeck_invalid';

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ID_PATTERN } from '../config/schema.js';
-import { MAX_MICROS, MoneyFormatError, formatUsd, parseUsd, type Micros } from '../rating/money.js';
+import { MAX_MICROS, formatUsd, type Micros } from '../rating/money.js';
 import { checkSourceAddress } from './addresses.js';
 
 export const PAYMENT_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -39,33 +39,43 @@ export function wholeNumber(min: number, max: number) {
   });
 }
 
-/** Decimal dollars (at most 6 decimals) into micro-dollars. A JSON number is read from its decimal text. */
+/** What an amount must look like, said the same way by every refusal. */
+export const AMOUNT_FORMAT = 'decimal dollars as a string, with at most 6 decimals (for example "12.50")';
+const AMOUNT_SHAPE = /^(-)?([0-9]+)(?:\.([0-9]+))?$/;
+const EXPONENT = /^-?[0-9.]+[eE][+-]?[0-9]+$/;
+const SEPARATED = /^-?[0-9]{1,3}([,_' ][0-9]{3})+(\.[0-9]+)?$/;
+
+/**
+ * Decimal dollars into micro-dollars, in the one format every edge accepts: a string of digits with at most
+ * 6 decimals; no exponent, no thousands separators, no sign but a refused minus. A JSON number is refused
+ * (a double cannot carry every amount, and 0.1 + 0.2 is not 0.3): the problem says which string to send.
+ * Each problem names what is wrong: the size (and the maximum), the decimals, the exponent, the separators.
+ */
 export function usdAmount(options: { positive?: boolean } = {}) {
-  const expected = 'must be decimal dollars with at most 6 decimals (for example 12.50)';
   return z.unknown().transform((value, ctx): Micros => {
-    const text = typeof value === 'number' ? String(value) : value;
-    let micros: number;
-    try {
-      if (typeof text !== 'string') throw new MoneyFormatError(expected);
-      micros = parseUsd(text);
-    } catch (err) {
-      if (!(err instanceof MoneyFormatError)) throw err;
-      ctx.addIssue({ code: 'custom', message: `${expected}, got ${show(value)}` });
+    const refuse = (message: string) => {
+      ctx.addIssue({ code: 'custom', message });
       return z.NEVER;
+    };
+    if (typeof value === 'number') {
+      const text = Number.isFinite(value) ? JSON.stringify(String(value)) : 'a string';
+      return refuse(`must be ${AMOUNT_FORMAT}, not a JSON number: send ${text} instead of ${show(value)}`);
     }
-    if (micros < 0 || (typeof text === 'string' && text.trim().startsWith('-'))) {
-      ctx.addIssue({ code: 'custom', message: `must not be negative, got ${show(value)}` });
-      return z.NEVER;
+    if (typeof value !== 'string') return refuse(`must be ${AMOUNT_FORMAT}, got ${show(value)}`);
+    const text = value.trim();
+    const m = AMOUNT_SHAPE.exec(text);
+    if (!m) {
+      if (EXPONENT.test(text)) return refuse(`must be written out without an exponent (1000, not 1e3), got ${show(value)}`);
+      if (SEPARATED.test(text)) return refuse(`must be written without thousands separators (1000000, not 1,000,000), got ${show(value)}`);
+      return refuse(`must be ${AMOUNT_FORMAT}, got ${show(value)}`);
     }
-    if (options.positive && micros === 0) {
-      ctx.addIssue({ code: 'custom', message: `must be more than 0, got ${show(value)}` });
-      return z.NEVER;
-    }
-    if (micros > MAX_MICROS) {
-      ctx.addIssue({ code: 'custom', message: `must be at most ${formatUsd(MAX_MICROS)}, got ${show(value)}` });
-      return z.NEVER;
-    }
-    return micros;
+    const [, minus, whole, decimals = ''] = m;
+    if (minus && /[1-9]/.test(`${whole}${decimals}`)) return refuse(`must not be negative, got ${show(value)}`);
+    if (decimals.length > 6) return refuse(`must be decimal dollars with at most 6 decimals, got ${show(value)}`);
+    const micros = BigInt(whole!) * 1_000_000n + BigInt(decimals.padEnd(6, '0'));
+    if (micros > BigInt(MAX_MICROS)) return refuse(`must be at most ${formatUsd(MAX_MICROS)} USD, the most callgate holds, got ${show(value)}`);
+    if (options.positive && micros === 0n) return refuse(`must be more than 0, got ${show(value)}`);
+    return Number(micros);
   });
 }
 

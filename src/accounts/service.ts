@@ -4,6 +4,8 @@
  * decisions themselves happen inside the engine's atomic scripts.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { clashProblem, clashesOf } from '../admission/catalog-overlap.js';
 import type { Config } from '../config/index.js';
 import { ID_PATTERN } from '../config/schema.js';
 import { serializeRateDeck } from '../rating/deck-codec.js';
@@ -16,9 +18,17 @@ import type { Engine } from '../redis/engine.js';
 import { publishChange } from '../redis/change-bus.js';
 import { switchOfRecord } from '../redis/codecs/call-record.js';
 import type { Keys } from '../redis/keys.js';
-import { AccountExistsError, AccountNotFoundError, DeckNotFoundError, RateDeckInvalidError, ValidationError } from './errors.js';
+import {
+  AccountExistsError,
+  AccountNotFoundError,
+  CatalogBusyError,
+  DeckNotFoundError,
+  PaymentConflictError,
+  RateDeckInvalidError,
+  ValidationError,
+} from './errors.js';
 import type { Account, LiveCalls } from './account.js';
-import { catalogEntryOf } from './catalog-entry.js';
+import { catalogEntryOf, parseCatalogEntry, type CatalogEntry } from './catalog-entry.js';
 import { accountFromHash, settingsFromHash, toAccountPut } from './hash-codec.js';
 import { PAYMENT_ID_PATTERN, idProblem, printableText, show, usdAmount, wholeNumber } from './input-parsers.js';
 import { ACCOUNT_FIELDS, LIMITS, resolveAccountSettings } from './settings.js';
@@ -41,7 +51,7 @@ export interface PutAccountResult {
 }
 
 export interface ApplyFundsResult {
-  /** duplicate: this payment id was applied before, and nothing changed now. */
+  /** duplicate: this payment id was applied before for the same amount, and nothing changed now. */
   outcome: 'applied' | 'duplicate';
   paymentId: string;
   amount: Micros;
@@ -69,6 +79,10 @@ export interface AccountPage {
 }
 
 
+const DAY_MS = 86_400_000;
+/** An account write holds the catalog lock for a few round trips; it expires on its own after a crash. */
+const CATALOG_LOCK_TTL_MS = 10_000;
+const CATALOG_LOCK_WAIT_MS = 5_000;
 const CURSOR = /^[0-9]{1,20}$/;
 /** Redis scan cursors are unsigned 64-bit integers. */
 const MAX_CURSOR = 2n ** 64n - 1n;
@@ -125,22 +139,62 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     }
     if (problems.length > 0 || !resolved.ok) throw new ValidationError(problems);
 
-    const { limits, fields } = toAccountPut(resolved.settings, now());
-    // only the limits this request changes are written: the script keeps the others as they are now, so a
-    // live limit change made since our read is not undone
-    const changedLimits: Partial<typeof limits> =
-      stored === null
-        ? limits
-        : Object.fromEntries(Object.entries(limits).filter(([k]) => (resolved.changed as readonly string[]).includes(k)));
-    const put = await engine.putAccount(id, changedLimits, fields, mode);
-    if (put.outcome === 'unknown_account') throw new AccountNotFoundError(id);
-    if (put.outcome === 'already_exists') throw new AccountExistsError(id);
-    // The identification entry is built from what the account hash holds now, not from what was sent,
-    // so a concurrent change of another field cannot leave the catalog behind the account.
-    const account = await readAccount(id);
-    await redis.hSet(keys.catalog, id, JSON.stringify(catalogEntryOf(id, account)));
-    await publishChange(redis, keys, { kind: 'catalog', id });
-    return { created: put.created, account };
+    // Identification must never be ambiguous. The check reads the whole catalog and the write spans the
+    // catalog's slot and the account's, which no one script can hold on a cluster: account writes take the
+    // catalog lock instead, and every catalog write is fenced by it (catalog-write-2.lua).
+    const lock = await takeCatalogLock();
+    try {
+      const entry = catalogEntryOf(id, resolved.settings);
+      const others = await readCatalogEntries();
+      const clashes = clashesOf(entry, others);
+      if (clashes.length > 0) throw new ValidationError(clashes.map((c) => clashProblem(entry, c)));
+
+      const { limits, fields } = toAccountPut(resolved.settings, now());
+      // only the limits this request changes are written: the script keeps the others as they are now, so a
+      // live limit change made since our read is not undone
+      const changedLimits: Partial<typeof limits> =
+        stored === null
+          ? limits
+          : Object.fromEntries(Object.entries(limits).filter(([k]) => (resolved.changed as readonly string[]).includes(k)));
+      // the entry first: a crash after it leaves an id the directory's reload finds, and reconciles with the
+      // account hash (whatever the script did or did not write)
+      await engine.writeCatalogEntry(lock, id, JSON.stringify(entry));
+      let put: Awaited<ReturnType<Engine['putAccount']>>;
+      try {
+        put = await engine.putAccount(id, changedLimits, fields, mode);
+      } finally {
+        // The identification entry is built from what the account hash holds now, not from what was sent,
+        // so a concurrent change of another field cannot leave the catalog behind the account.
+        const hash = await readHash(id);
+        await engine.writeCatalogEntry(lock, id, hash ? JSON.stringify(catalogEntryOf(id, settingsFromHash(hash))) : null);
+      }
+      if (put.outcome === 'unknown_account') throw new AccountNotFoundError(id);
+      if (put.outcome === 'already_exists') throw new AccountExistsError(id);
+      const account = await readAccount(id);
+      await publishChange(redis, keys, { kind: 'catalog', id });
+      return { created: put.created, account };
+    } finally {
+      await engine.releaseCatalogLock(lock).catch(() => false); // it expires by itself anyway
+    }
+  }
+
+  async function takeCatalogLock(): Promise<string> {
+    const token = randomUUID();
+    const deadline = Date.now() + CATALOG_LOCK_WAIT_MS;
+    for (;;) {
+      if ((await redis.set(keys.catalogLock, token, { condition: 'NX', expiration: { type: 'PX', value: CATALOG_LOCK_TTL_MS } })) === 'OK') {
+        return token;
+      }
+      if (Date.now() >= deadline) {
+        throw new CatalogBusyError(`another account write held the catalog for over ${CATALOG_LOCK_WAIT_MS} ms; nothing changed, retry`);
+      }
+      await sleep(10 + Math.floor(Math.random() * 20));
+    }
+  }
+
+  async function readCatalogEntries(): Promise<CatalogEntry[]> {
+    const catalog = (await redis.hGetAll(keys.catalog)) as Record<string, string>;
+    return Object.values(catalog).map(parseCatalogEntry).filter((e): e is CatalogEntry => e !== undefined);
   }
 
   async function countLiveCalls(id: string): Promise<LiveCalls> {
@@ -169,37 +223,61 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
     return accountFromHash(id, view.hash, liveCalls);
   }
 
-  async function applyFunds(id: string, usdText: unknown, paymentId?: unknown): Promise<ApplyFundsResult> {
+  /**
+   * A payment, once per payment id: the id is required (a retry after a timeout must carry the same id, or
+   * it would credit twice). The same id with the same amount is a duplicate: success, and nothing changes.
+   * The same id with another amount is refused (PaymentConflictError), and nothing changes. Ids are
+   * remembered for billing.paymentIdRetentionDays.
+   */
+  async function applyFunds(id: string, usdText: unknown, paymentId: unknown): Promise<ApplyFundsResult> {
     const problems: string[] = [];
     const badId = idProblem(id);
     if (badId) problems.push(badId);
     const amount = amountSchema.safeParse(usdText);
     if (!amount.success) problems.push(...amount.error.issues.map((i) => `amount: ${i.message}`));
-    if (paymentId !== undefined && (typeof paymentId !== 'string' || !PAYMENT_ID_PATTERN.test(paymentId))) {
+    if (paymentId === undefined || paymentId === null || paymentId === '') {
+      problems.push('paymentId: required: your own reference for this payment (an invoice or transfer id), so that a retry never credits twice');
+    } else if (typeof paymentId !== 'string' || !PAYMENT_ID_PATTERN.test(paymentId)) {
       problems.push(`paymentId: must be 1-128 characters from A-Z a-z 0-9 _ . : - (got ${show(paymentId)})`);
     }
     fail(problems);
-    const payment = (paymentId as string | undefined) ?? randomUUID();
+    const payment = paymentId as string;
     const micros = amount.data!;
-    const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd);
+    const r = await engine.applyFunds(id, payment, micros, config.billing.reenableMinimumUsd, {
+      at: now(),
+      retentionMs: config.billing.paymentIdRetentionDays * DAY_MS,
+    });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     if (r.outcome === 'balance_limit') {
       throw new ValidationError([
         `amount: would take the balance past ${formatUsd(MAX_MICROS)} USD, the most an account may hold (balance now ${formatUsd(r.balance)} USD)`,
       ]);
     }
+    if (r.outcome === 'conflict') {
+      throw new PaymentConflictError(
+        id,
+        payment,
+        r.amount,
+        micros,
+        `payment ${JSON.stringify(payment)} was applied to ${JSON.stringify(id)} on ${new Date(r.atMs).toISOString()} for ` +
+          `${formatUsd(r.amount)} USD; this request asks for ${formatUsd(micros)} USD; nothing changed ` +
+          '(a new payment needs a new payment id)',
+      );
+    }
     return { outcome: r.outcome, paymentId: payment, amount: micros, account: await readAccount(id) };
   }
 
+  /** status is on or off, in any case. */
   async function setStatus(id: string, status: unknown, note?: unknown): Promise<Account> {
     const problems: string[] = [];
     const badId = idProblem(id);
     if (badId) problems.push(badId);
-    if (status !== 'on' && status !== 'off') problems.push(`status: must be on or off, got ${show(status)}`);
+    const wanted = typeof status === 'string' ? status.toLowerCase() : status;
+    if (wanted !== 'on' && wanted !== 'off') problems.push(`status: must be on or off, got ${show(status)}`);
     const parsedNote = note === undefined ? undefined : noteSchema.safeParse(note);
     if (parsedNote && !parsedNote.success) problems.push(...parsedNote.error.issues.map((i) => `note: ${i.message}`));
     fail(problems);
-    const r = await engine.setStatus(id, status as AccountStatus, parsedNote?.data ?? '');
+    const r = await engine.setStatus(id, wanted as AccountStatus, parsedNote?.data ?? '', { at: now() });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     return readAccount(id);
   }
@@ -238,7 +316,7 @@ export function createAccountService({ redis, keys, engine, config, now = () => 
       if (cps > 0 && burst < 1) problems.push('burst: must be at least 1 when cps is above 0');
     }
     fail(problems);
-    const r = await engine.setLimits(id, parsed);
+    const r = await engine.setLimits(id, parsed, { at: now() });
     if (r.outcome === 'unknown_account') throw new AccountNotFoundError(id);
     return readAccount(id);
   }

@@ -44,10 +44,11 @@ export const accountFieldSchemas = {
     return z.NEVER;
   }),
   billingCountry: z.unknown().transform((value, ctx): string => {
-    if (typeof value === 'string' && ISO_COUNTRY_CODES.has(value)) return value;
+    const code = typeof value === 'string' ? value.toUpperCase() : undefined;
+    if (code !== undefined && ISO_COUNTRY_CODES.has(code)) return code;
     ctx.addIssue({
       code: 'custom',
-      message: `must be an ISO 3166 alpha-2 country code in upper case (for example US, GB, MX), got ${show(value)}`,
+      message: `must be an ISO 3166 alpha-2 country code, in any case (for example US, gb, MX), got ${show(value)}`,
     });
     return z.NEVER;
   }),

@@ -7,7 +7,6 @@ import type { FastifyInstance } from 'fastify';
 import { ValidationError } from '../accounts/errors.js';
 import { accountToJson, type Account } from '../accounts/account.js';
 import { formatUsd } from '../rating/money.js';
-import { PaymentConflictError } from './errors.js';
 import type { RouteContext } from './context.js';
 import { schemas } from './schemas.js';
 
@@ -60,29 +59,18 @@ export function registerAccountRoutes(api: FastifyInstance, ctx: RouteContext, o
     return json(await bounded(() => accounts.setStatus(request.params.id, request.body.status, request.body.note)));
   });
 
-  api.post<IdParams & { Body: { amountUsd: string | number; paymentId: string } }>(
+  api.post<IdParams & { Body: { amountUsd: string; paymentId: string } }>(
     '/accounts/:id/payments',
     { schema: schemas.applyPayment },
     async (request, reply) => {
       const { id } = request.params;
       const { amountUsd, paymentId } = request.body;
-      const r = await bounded(async () => {
-        const applied = await accounts.applyFunds(id, amountUsd, paymentId).catch((err: unknown) => {
+      // the service refuses a reused id with another amount (409 payment_conflict): every entry point gets that rule
+      const r = await bounded(() =>
+        accounts.applyFunds(id, amountUsd, paymentId).catch((err: unknown) => {
           throw asApiPaymentProblems(err);
-        });
-        if (applied.outcome === 'duplicate') {
-          // a retry must carry the same amount; a reused id with another amount is a client bug, not a retry
-          const stored = await ctx.redis.hGet(ctx.keys.payments(id), paymentId);
-          const first = Number(String(stored ?? '').split('|', 1)[0]);
-          if (Number.isSafeInteger(first) && first !== applied.amount) {
-            throw new PaymentConflictError(
-              `payment ${JSON.stringify(paymentId)} was applied before for ${formatUsd(first)} USD; ` +
-                `this request asks for ${formatUsd(applied.amount)} USD; nothing changed`,
-            );
-          }
-        }
-        return applied;
-      });
+        }),
+      );
       return reply.code(r.outcome === 'applied' ? 201 : 200).send({
         outcome: r.outcome,
         paymentId: r.paymentId,

@@ -22,12 +22,15 @@ import {
   AccountExistsError,
   AccountNotFoundError,
   AccountsError,
+  CatalogBusyError,
   DeckNotFoundError,
+  PaymentConflictError,
   RateDeckInvalidError,
   ValidationError,
 } from '../accounts/errors.js';
 import { ConfigError } from '../config/load.js';
 import type { RateDeckProblem } from '../rating/deck-model.js';
+import { TYPE_PROBLEMS } from './schemas.js';
 
 export type AdminErrorCode =
   | 'invalid_request'
@@ -81,13 +84,6 @@ export class AdminUnavailableError extends AdminError {
   readonly status = 503;
 }
 
-/** A payment id was reused for a different amount: the first payment stands and nothing changed. */
-export class PaymentConflictError extends AdminError {
-  override readonly name = 'PaymentConflictError';
-  readonly code = 'payment_conflict';
-  readonly status = 409;
-}
-
 /**
  * The admin server may not listen where it was configured to (see checkAdminBind). Raised at start. It is a
  * configuration error, so `callgate serve` reports it as one (exit code 1).
@@ -103,6 +99,8 @@ const ACCOUNTS_STATUS: Record<string, number> = {
   account_not_found: 404,
   deck_not_found: 404,
   account_exists: 409,
+  payment_conflict: 409,
+  catalog_busy: 503,
   ratedeck_invalid: 422,
 };
 
@@ -153,6 +151,8 @@ export function schemaProblems(failure: FastifyFailure): string[] {
     if (v.keyword === 'additionalProperties' && typeof params.additionalProperty === 'string') {
       return `${JSON.stringify(params.additionalProperty)}: unknown field${path ? ` in ${path}` : ''}`;
     }
+    const field = path.split('.').at(-1) ?? '';
+    if (v.keyword === 'type' && TYPE_PROBLEMS[field]) return `${path}: ${TYPE_PROBLEMS[field]}`;
     if (v.keyword === 'required' && typeof params.missingProperty === 'string') {
       return `${path ? `${path}.` : ''}${params.missingProperty}: required`;
     }
@@ -171,6 +171,8 @@ export function errorReply(err: unknown, unexpected: (err: unknown) => void = ()
     if (err instanceof AccountNotFoundError) return reply(status, 'account_not_found', err.message);
     if (err instanceof DeckNotFoundError) return reply(status, 'deck_not_found', err.message);
     if (err instanceof AccountExistsError) return reply(status, 'account_exists', err.message);
+    if (err instanceof PaymentConflictError) return reply(status, 'payment_conflict', err.message);
+    if (err instanceof CatalogBusyError) return reply(status, 'unavailable', err.message);
   }
   if (err instanceof UnauthorizedError) {
     return { ...reply(401, 'unauthorized', err.message), headers: { 'www-authenticate': 'Bearer realm="callgate-admin"' } };

@@ -44,6 +44,7 @@ export const LIVE_MAX_ACCOUNTS = 200;
 /** What an engineer reads for each refusal reason (the closed set of callgate_invites_total's `reason`). */
 export const REJECT_REASON_LABELS = {
   unknown_account: 'Unknown source',
+  ambiguous_account: 'Ambiguous source',
   no_rate: 'No rate for destination',
   off_manual: 'Account OFF (manual)',
   off_funds: 'Account OFF (funds)',

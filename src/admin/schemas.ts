@@ -14,8 +14,29 @@ const text = { type: 'string' } as const;
 const integer = { type: 'integer' } as const;
 const nullableText = { type: ['string', 'null'] } as const;
 const nullableInteger = { type: ['integer', 'null'] } as const;
-/** Whole numbers and decimal dollars: JSON numbers or strings ("12.50"), read exactly by the service. */
-const numeric = (description: string) => ({ type: ['string', 'number'], description }) as const;
+/**
+ * Counts (channels, cps, burst) are JSON integers: "5" and true are refused. 5.0 is the integer 5 once JSON is
+ * parsed, so it is accepted as 5; 5.5 is refused.
+ */
+const count = (description: string) => ({ type: 'integer', description }) as const;
+/**
+ * Amounts are decimal dollars as JSON strings ("12.50"), never JSON numbers, which cannot carry every amount
+ * exactly. The service judges the text (at most 6 decimals, no exponent, no separators, the maximum).
+ */
+const amount = (description: string) => ({ type: 'string', description: `decimal dollars as a string, at most 6 decimals; ${description}` }) as const;
+
+/**
+ * What a field must be, for a refusal by the schema's type check: said as the service says it, and in
+ * terms of the JSON to send. Keyed by field name.
+ */
+export const TYPE_PROBLEMS: Readonly<Record<string, string>> = {
+  channels: 'must be a whole number as a JSON integer (for example 5), not a string or true/false',
+  cps: 'must be a whole number as a JSON integer (for example 5), not a string or true/false',
+  burst: 'must be a whole number as a JSON integer (for example 5), not a string or true/false',
+  creditLimit: 'must be decimal dollars as a JSON string (for example "5000.00"), not a JSON number',
+  lowBalanceThreshold: 'must be decimal dollars as a JSON string (for example "2.50"), not a JSON number',
+  amountUsd: 'must be decimal dollars as a JSON string (for example "12.50"), not a JSON number',
+};
 const params = (...names: string[]) => ({
   type: 'object',
   required: names,
@@ -28,13 +49,13 @@ const noQuery = { type: 'object', additionalProperties: false, properties: {} } 
 export const accountFieldProperties = {
   type: { ...text, description: 'prepaid | postpaid' },
   name: text,
-  creditLimit: numeric('decimal dollars; postpaid only'),
-  channels: numeric('whole number: concurrent calls per switch'),
-  cps: numeric('whole number: calls per second'),
-  burst: numeric('whole number; defaults to cps'),
+  creditLimit: amount('postpaid only'),
+  channels: count('concurrent calls per switch, 0-100000'),
+  cps: count('calls per second, 0-10000'),
+  burst: count('0-100000; defaults to cps'),
   fusfOnFile: { type: 'boolean' },
-  billingCountry: { ...text, description: 'ISO 3166 alpha-2, upper case' },
-  lowBalanceThreshold: numeric('decimal dollars'),
+  billingCountry: { ...text, description: 'ISO 3166 alpha-2, any case' },
+  lowBalanceThreshold: amount('notify when available funds fall below it'),
   deckId: text,
   ips: { type: 'array', items: text, description: 'IPv4/IPv6 addresses or CIDR blocks' },
   techPrefix: { ...nullableText, description: 'null or "" clears it' },
@@ -145,7 +166,7 @@ export const schemas = {
       type: 'object',
       additionalProperties: false,
       required: ['status'],
-      properties: { status: { ...text, description: 'on | off' }, note: text },
+      properties: { status: { ...text, description: 'on | off, any case' }, note: text },
     },
     response: { 200: accountReply },
   },
@@ -157,7 +178,7 @@ export const schemas = {
       additionalProperties: false,
       required: ['amountUsd', 'paymentId'],
       properties: {
-        amountUsd: numeric('decimal dollars, more than 0, at most 6 decimals'),
+        amountUsd: amount('more than 0'),
         paymentId: { ...text, description: 'the client\'s own id of this payment: 1-128 of A-Z a-z 0-9 _ . : -' },
       },
     },

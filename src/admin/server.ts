@@ -93,8 +93,11 @@ export interface AdminServerDeps {
   accounts?: AccountService;
   /** This instance's live calls (GET /v1/switches/<own id>/calls). */
   registry?: Pick<CallRegistry, 'all'>;
-  /** The catalog in memory; without it, account ids are read from Redis when needed. */
-  directory?: Pick<Directory, 'accountIds'>;
+  /**
+   * The catalog in memory; without it, account ids are read from Redis when needed. With `ambiguity`, /readyz
+   * reports accounts identification cannot tell apart, and /metrics counts them.
+   */
+  directory?: Pick<Directory, 'accountIds'> & Partial<Pick<Directory, 'ambiguity'>>;
   /** What /readyz checks besides Redis. */
   health: {
     isConnected: () => boolean;
@@ -384,6 +387,21 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
       checks.cdrWriter =
         lagMs < readyMaxCdrLagMs ? { ok: true, ms: lagMs } : { ok: false, ms: lagMs, detail: `oldest pending CDR is ${lagMs} ms old (bound ${readyMaxCdrLagMs} ms)` };
     }
+    const ambiguity = deps.directory?.ambiguity?.();
+    if (ambiguity) {
+      // reported, not failed: the instance serves every INVITE it can identify, and refuses only the ambiguous ones
+      const ids = Object.keys(ambiguity.accounts).sort();
+      checks.catalog =
+        ids.length === 0
+          ? { ok: true }
+          : {
+            ok: true,
+            detail: `ambiguous: ${ids.length} accounts share source addresses without distinct tech prefixes (${ids
+              .slice(0, 20)
+              .map((id) => `${id} with ${ambiguity.accounts[id]!.join(',')}`)
+              .join('; ')}${ids.length > 20 ? '; ...' : ''}); INVITEs they could both own are refused`,
+          };
+    }
     if (deps.health.isDraining) checks.draining = deps.health.isDraining() ? { ok: false, detail: 'draining for shutdown' } : { ok: true };
     const failed = Object.entries(checks)
       .filter(([, c]) => !c.ok)
@@ -395,6 +413,8 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   let cdrsReported = 0;
   server.get('/metrics', { ...publicRoute, schema: { response: { 200: { type: 'string' } } } }, async (_request, reply) => {
     // the CDR writer keeps its own figures; they reach the registry at scrape time
+    const ambiguity = deps.directory?.ambiguity?.();
+    if (ambiguity) metrics.catalogAmbiguousAccounts.set(Object.keys(ambiguity.accounts).length);
     const stats = deps.health.cdrWriter?.stats();
     if (stats) {
       metrics.cdrWriterLagSeconds.set(stats.lagMs / 1000);

@@ -94,7 +94,8 @@ export function createAdmission({ config, directory, engine, logger }: Admission
     const callId = randomUUID();
     const refused = (rejection: AdmissionRejection, seed: CdrSeed): AdmissionDecision => ({ admitted: false, rejection, callId, seed });
     const who = directory.identify({ sourceIp: facts.sourceIp, ruriUser: facts.ruriUser, trustedAccountId: facts.trustedAccountId });
-    if (!who.ok) return refused(reject('unknown_account'), seedOf(facts));
+    // an INVITE that several accounts could own is refused, never billed to a guess
+    if (!who.ok) return refused(reject(who.why === 'ambiguous' ? 'ambiguous_account' : 'unknown_account'), seedOf(facts));
     const { account, destination } = who;
     const rate = directory.rateFor(account, destination);
     if (!rate) return refused(reject('no_rate'), seedOf(facts, account, destination));

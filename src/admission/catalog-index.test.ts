@@ -117,28 +117,34 @@ describe('identification by tech prefix among accounts sharing an address', () =
   });
 });
 
-describe('ties between accounts', () => {
+describe('ties between accounts (an ambiguous catalog, written by an older version)', () => {
   const shared = '203.0.113.9';
 
-  it('resolves an ambiguous ACL (several accounts without a prefix on one address) to the lowest id, whatever the order', () => {
+  it('identifies no one when several accounts without a prefix hold the address: no pick is a guess', () => {
     const entries = [entry('mike', [shared]), entry('alpha', [shared]), entry('zulu', [shared])];
-    expect(idOf(who(entries, { sourceIp: shared, ruriUser: '4420' }))).toBe('alpha');
-    expect(idOf(who([...entries].reverse(), { sourceIp: shared, ruriUser: '4420' }))).toBe('alpha');
+    expect(who(entries, { sourceIp: shared, ruriUser: '4420' })).toEqual({ ok: false, why: 'ambiguous', accounts: ['alpha', 'mike', 'zulu'] });
+    expect(who([...entries].reverse(), { sourceIp: shared, ruriUser: '4420' })).toEqual({ ok: false, why: 'ambiguous', accounts: ['alpha', 'mike', 'zulu'] });
   });
 
-  it('resolves an ambiguous ACL across an exact address and a range the same way', () => {
+  it('does the same across an exact address and a range, and still counts one account in both as one', () => {
     const entries = [entry('zulu', [shared]), entry('alpha', ['203.0.113.0/24'])];
-    expect(idOf(who(entries, { sourceIp: shared, ruriUser: '4420' }))).toBe('alpha');
+    expect(who(entries, { sourceIp: shared, ruriUser: '4420' })).toEqual({ ok: false, why: 'ambiguous', accounts: ['alpha', 'zulu'] });
+    expect(idOf(who([entry('both', [shared, '203.0.113.0/24'])], { sourceIp: shared, ruriUser: '4420' }))).toBe('both');
   });
 
-  it('gives equally long matching prefixes to the first candidate: catalog order, exact addresses before ranges', () => {
+  it('identifies no one for equally long matching prefixes, and still identifies the calls a prefix tells apart', () => {
     const b = entry('bravo', [shared], '55#');
     const a = entry('alpha', [shared], '66#');
     const c = entry('charlie', [shared], '55#');
-    expect(idOf(who([b, a, c], { sourceIp: shared, ruriUser: '55#4420' }))).toBe('bravo');
-    expect(idOf(who([c, a, b], { sourceIp: shared, ruriUser: '55#4420' }))).toBe('charlie');
+    expect(who([b, a, c], { sourceIp: shared, ruriUser: '55#4420' })).toEqual({ ok: false, why: 'ambiguous', accounts: ['bravo', 'charlie'] });
+    expect(idOf(who([b, a, c], { sourceIp: shared, ruriUser: '66#4420' }))).toBe('alpha');
     const ranged = entry('ranged', ['203.0.113.0/24'], '55#');
-    expect(idOf(who([ranged, b], { sourceIp: shared, ruriUser: '55#4420' }))).toBe('bravo');
+    expect(idOf(who([ranged, b], { sourceIp: shared, ruriUser: '55#4420' }))).toBe('ambiguous');
+  });
+
+  it('lists the accounts that clash in the index, for the start-up report, /readyz and the metric', () => {
+    const index = buildCatalogIndex([entry('bravo', [shared], '55#'), entry('charlie', [shared], '55#'), entry('alpha', [shared], '66#')]);
+    expect(Object.fromEntries(index.ambiguous)).toEqual({ bravo: ['charlie'], charlie: ['bravo'] });
   });
 });
 

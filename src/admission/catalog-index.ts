@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { ID_PATTERN } from '../config/schema.js';
 import type { CatalogEntry } from '../model/index.js';
+import { ambiguousAccounts } from './catalog-overlap.js';
 
 /**
  * Who sent an INVITE, decided from the catalog in memory: pure, no I/O. The directory (directory.ts) keeps
@@ -16,11 +17,17 @@ export type UnidentifiedWhy =
   /** No account's addresses or ranges hold the source address. */
   | 'unknown_source'
   /** Accounts share the source address, and each wants a tech prefix the Request-URI does not start with. */
-  | 'no_tech_prefix_match';
+  | 'no_tech_prefix_match'
+  /**
+   * Accounts share the source address and nothing tells them apart for this INVITE (the same tech prefix, or
+   * none, on several): any pick would be a guess, so no one is billed. A catalog written by an older version
+   * can hold such accounts; a put refuses them now.
+   */
+  | 'ambiguous';
 
 export type Identification =
   | { ok: true; account: CatalogEntry; destination: string; via: IdentifiedVia }
-  | { ok: false; why: UnidentifiedWhy };
+  | { ok: false; why: UnidentifiedWhy; accounts?: readonly string[] };
 
 export interface IdentifyInput {
   sourceIp: string;
@@ -49,6 +56,8 @@ export interface CatalogIndex {
   readonly byIp: ReadonlyMap<string, readonly CatalogEntry[]>;
   /** CIDR ranges, in catalog order. */
   readonly byCidr: readonly { entry: CatalogEntry; list: BlockList }[];
+  /** Accounts whose addresses clash with another's (catalog-overlap.ts), each with the ones it clashes with. */
+  readonly ambiguous: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Indexes catalog entries by id, exact address and range. The order of `entries` is the catalog order. */
@@ -74,23 +83,29 @@ export function buildCatalogIndex(entries: Iterable<CatalogEntry>): CatalogIndex
       }
     }
   }
-  return { byId, byIp, byCidr };
+  return { byId, byIp, byCidr, ambiguous: ambiguousAccounts([...byId.values()]) };
 }
 
 /**
- * Picks the account among those sharing a source address: the longest matching tech prefix wins; between
- * equally long matching prefixes, the first candidate. Only when no prefix matches does an account without
- * a prefix win, and between several of those (an ambiguous ACL) the lowest id, whatever the catalog order.
+ * Picks the account among those sharing a source address: the longest tech prefix the Request-URI user starts
+ * with; only when no prefix matches, an account without a prefix. Several accounts with that same longest
+ * prefix, or several without a prefix when none matches, cannot be told apart: the pick is `ambiguous`, and
+ * no account is chosen, whatever the catalog order.
  */
-function pickByTechPrefix(candidates: readonly CatalogEntry[], ruriUser: string): CatalogEntry | undefined {
-  let best: CatalogEntry | undefined;
+function pickByTechPrefix(candidates: readonly CatalogEntry[], ruriUser: string): CatalogEntry | { ambiguous: string[] } | undefined {
+  let best: CatalogEntry[] = [];
+  let bestLength = -1;
   for (const c of candidates) {
-    if (c.techPrefix) {
-      if (ruriUser.startsWith(c.techPrefix) && (!best?.techPrefix || c.techPrefix.length > best.techPrefix.length)) best = c;
-    } else if (!best) best = c;
-    else if (!best.techPrefix && c.id < best.id) best = c; // ambiguous ACL: stay deterministic
+    const length = c.techPrefix ? (ruriUser.startsWith(c.techPrefix) ? c.techPrefix.length : -1) : 0;
+    if (length < 0 || length < bestLength) continue;
+    if (length > bestLength) {
+      best = [c];
+      bestLength = length;
+    } else if (!best.some((b) => b.id === c.id)) best.push(c); // one account on an address and in a range is one
   }
-  return best;
+  if (best.length === 0) return undefined;
+  if (best.length > 1) return { ambiguous: best.map((b) => b.id).sort() };
+  return best[0];
 }
 
 /** The dialed number: the Request-URI user without the account's tech prefix, when it starts with it. */
@@ -120,5 +135,6 @@ export function identify(index: CatalogIndex, trustedPeers: TrustedPeers, { sour
   if (!candidates) return { ok: false, why: 'unknown_source' };
   const account = pickByTechPrefix(candidates, ruriUser);
   if (!account) return { ok: false, why: 'no_tech_prefix_match' };
+  if ('ambiguous' in account) return { ok: false, why: 'ambiguous', accounts: account.ambiguous };
   return { ok: true, account, destination: destinationFor(account, ruriUser), via: account.techPrefix ? 'tech_prefix' : 'ip' };
 }

@@ -7,6 +7,10 @@ import { createChangeBus, type ChangeBus } from '../redis/change-bus.js';
 import type { ChangeMessage } from '../redis/codecs/change-message.js';
 import { deserializeRateDeck } from '../rating/deck-codec.js';
 import type { Rate, RateDeck } from '../rating/deck-model.js';
+import { catalogEntryOf, parseCatalogEntry } from '../accounts/catalog-entry.js';
+import { settingsFromHash } from '../accounts/hash-codec.js';
+import { SCRIPTS } from '../redis/engine.js';
+import { runScript } from '../redis/script.js';
 import { buildCatalogIndex, identify, trustedPeerSet, type CatalogIndex, type Identification, type IdentifyInput } from './catalog-index.js';
 
 export type { CatalogEntry, Identification, IdentifyInput };
@@ -14,16 +18,6 @@ export { normalizeIp } from './catalog-index.js';
 
 /** An account change announced on the change channel (see src/redis/keys.ts `changes`). */
 export type AccountSignal = { kind: 'off' | 'funds'; accountId: string };
-
-function parseEntry(json: string): CatalogEntry | undefined {
-  try {
-    const e = JSON.parse(json) as CatalogEntry;
-    if (!ID_PATTERN.test(e.id) || !Array.isArray(e.ips) || typeof e.deckId !== 'string') return undefined;
-    return e;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface DirectoryDeps {
   redis: Redis;
@@ -34,6 +28,12 @@ export interface DirectoryDeps {
   refreshIntervalMs?: number;
   /** The instance's change bus; without one the directory subscribes on its own. */
   changes?: ChangeBus;
+}
+
+/** Accounts of the catalog that clash with another's (identification could not tell them apart). */
+export interface CatalogAmbiguity {
+  /** Each such account, with the accounts it clashes with; empty when the catalog is sound. */
+  accounts: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -66,26 +66,65 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     }
   }
 
+  /**
+   * An account's entry as its account hash says it is: the catalog hash gives the ids (and is healed to match),
+   * the account hash decides. putAccount writes the script, then the catalog, across two slots; a crash between
+   * them leaves the catalog wrong, and this puts it right at the next reload. An id without an account hash
+   * (a create that never reached its script) has no entry.
+   */
+  async function entryOf(id: string, stored: string | undefined): Promise<CatalogEntry | undefined> {
+    const hash = (await redis.hGetAll(keys.account(id))) as Record<string, string>;
+    let entry: CatalogEntry | undefined;
+    if (Object.keys(hash).length > 0) {
+      try {
+        entry = catalogEntryOf(id, settingsFromHash(hash));
+      } catch (err) {
+        logger.error({ err, accountId: id }, 'account hash is unreadable; identifying it by its catalog entry');
+        return stored === undefined ? undefined : parseCatalogEntry(stored);
+      }
+    }
+    const json = entry ? JSON.stringify(entry) : undefined;
+    if (json !== stored) {
+      // written only while no account write holds the catalog lock: that write puts its own entry right
+      const healed = await runScript(redis, SCRIPTS.catalogWrite, [keys.catalog, keys.catalogLock], ['', id, json ?? '']).catch(() => null);
+      if (Array.isArray(healed) && healed[0] === 1) logger.warn({ accountId: id }, 'catalog entry did not match the account; healed from the account hash');
+    }
+    return entry;
+  }
+
+  let reported = '';
+  function rebuild(entries: Iterable<CatalogEntry>): void {
+    idx = buildCatalogIndex(entries);
+    const report = JSON.stringify(Object.fromEntries(idx.ambiguous));
+    if (report !== reported) {
+      reported = report;
+      if (idx.ambiguous.size > 0) {
+        logger.error(
+          { ambiguous: Object.fromEntries(idx.ambiguous) },
+          'ambiguous catalog: accounts share source addresses without distinct tech prefixes (or have ids equal but for case); ' +
+            'INVITEs that could belong to several of them are refused (ambiguous_account) until the accounts are changed',
+        );
+      } else if (loaded) logger.info('catalog is no longer ambiguous');
+    }
+  }
+
   async function reloadAll(): Promise<void> {
     const [catalog, deckIndex] = await Promise.all([redis.hGetAll(keys.catalog), redis.hGetAll(keys.deckIndex)]);
-    const entries: CatalogEntry[] = [];
-    for (const json of Object.values(catalog)) {
-      const e = parseEntry(json);
-      if (e) entries.push(e);
-    }
-    idx = buildCatalogIndex(entries);
+    const entries = await Promise.all(Object.entries(catalog as Record<string, string>).map(([id, json]) => (ID_PATTERN.test(id) ? entryOf(id, json) : undefined)));
+    rebuild(entries.filter((e): e is CatalogEntry => e !== undefined));
     await Promise.all(Object.entries(deckIndex).map(([id, version]) => loadDeck(id, version)));
     for (const id of decks.keys()) if (!(id in deckIndex)) decks.delete(id);
     loaded = true;
   }
 
   async function reloadAccount(id: string): Promise<void> {
+    if (!ID_PATTERN.test(id)) return;
     const json = await redis.hGet(keys.catalog, id);
     const next = new Map(idx.byId);
-    const e = json ? parseEntry(json) : undefined;
+    const e = json ? await entryOf(id, json) : undefined;
     if (e) next.set(id, e);
     else next.delete(id);
-    idx = buildCatalogIndex(next.values());
+    rebuild(next.values());
   }
 
   async function onMessage({ kind, id }: ChangeMessage): Promise<void> {
@@ -116,6 +155,8 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     },
     isLoaded: () => loaded,
     reloadAll,
+    /** What the catalog in memory holds that identification cannot tell apart: for /readyz and the metric. */
+    ambiguity: (): CatalogAmbiguity => ({ accounts: Object.fromEntries(idx.ambiguous) }),
 
     identify: (input: IdentifyInput): Identification => identify(idx, trusted, input),
 

@@ -27,6 +27,7 @@ export const DEFAULTS = deepFreeze(
     tickIntervalMs: 10_000,
     leaseTtlMs: 30_000,
     reenableMinimumUsd: '1.00',
+    paymentIdRetentionDays: 400,
     taxes: [],
   },
   identification: {
@@ -36,6 +37,7 @@ export const DEFAULTS = deepFreeze(
   sip: {
     codes: {
       unknown_account: 403,
+      ambiguous_account: 403,
       no_rate: 403,
       off_manual: 403,
       off_funds: 402,

@@ -31,6 +31,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_TICK_INTERVAL_MS: { path: ['billing', 'tickIntervalMs'] },
   CALLGATE_LEASE_TTL_MS: { path: ['billing', 'leaseTtlMs'] },
   CALLGATE_REENABLE_MINIMUM_USD: { path: ['billing', 'reenableMinimumUsd'] },
+  CALLGATE_PAYMENT_ID_RETENTION_DAYS: { path: ['billing', 'paymentIdRetentionDays'] },
   CALLGATE_TAXES: { path: ['billing', 'taxes'], parse: (v) => JSON.parse(v) },
   CALLGATE_TRUSTED_PEERS: { path: ['identification', 'trustedPeers'], parse: list },
   CALLGATE_TRUSTED_HEADER: { path: ['identification', 'trustedHeader'] },

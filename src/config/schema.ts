@@ -89,6 +89,8 @@ export const configSchema = z
       tickIntervalMs: z.number().int().min(100).max(300_000),
       leaseTtlMs: z.number().int().min(300).max(900_000),
       reenableMinimumUsd: usd,
+      /** How long a payment id is remembered: a retry within this window is a duplicate, never a second credit. */
+      paymentIdRetentionDays: z.number().int().min(1).max(3650),
       taxes: z.array(z.object({ name: z.string().regex(/^[A-Za-z0-9_ .-]{1,32}$/), rate: ppm })),
     }),
     identification: z.object({

@@ -93,6 +93,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
+    catalogAmbiguousAccounts: new Gauge({
+      name: 'callgate_catalog_ambiguous_accounts',
+      help: 'Accounts whose source addresses (or id, but for case) identification cannot tell from another account\'s; their shared INVITEs are refused',
+      registers: [registry],
+    }),
     adminRequestSeconds: new Histogram({
       name: 'callgate_admin_request_duration_seconds',
       help: 'Admin API requests by method, route template (unmatched for unknown paths) and HTTP status',

@@ -1,6 +1,7 @@
 /** Why an INVITE is refused. A closed set: metric labels, SIP codes (config `sip.codes`) and CDR reasons. */
 export const REJECT_REASONS = [
   'unknown_account',
+  'ambiguous_account',
   'no_rate',
   'off_manual',
   'off_funds',
@@ -16,6 +17,7 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 /** Readable text for each refusal, sent in the RFC 3326 Reason header and written to the attempt CDR. */
 export const REJECT_TEXT: Record<RejectReason, string> = {
   unknown_account: 'Unknown source or account',
+  ambiguous_account: 'Ambiguous source: several accounts match',
   no_rate: 'No rate for the dialed destination',
   off_manual: 'Account suspended',
   off_funds: 'Account disabled for funds',

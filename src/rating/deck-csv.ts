@@ -59,6 +59,15 @@ export function parseRateDeckCsv(deckId: string, csvText: string): RateDeck {
   // Header: where each column is. Missing or repeated columns make the rows unreadable, so stop there.
   const position = new Map<Column, number>();
   const names = header.fields.map((f) => f.trim().toLowerCase());
+  // a first line that names no known column is not a bad header but a missing one (a rate line, most
+  // likely): one problem says so, instead of one per column
+  if (!names.some((name) => KNOWN_COLUMNS.includes(name))) {
+    problems.add(
+      header.line,
+      `missing the header line: the first line must name the columns (${REQUIRED_COLUMNS.join(',')}[,connect_fee]), got ${describeValue(header.fields.join(',').slice(0, 60))}`,
+    );
+    return fail();
+  }
   let headerUnusable = false;
   const seen = new Set<string>();
   names.forEach((name, index) => {

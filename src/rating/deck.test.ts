@@ -99,6 +99,12 @@ describe('parseRateDeckCsv: errors', () => {
     ]);
   });
 
+  it('reports a deck without a header line once, not once per column', () => {
+    expect(problemsOf('1,0.01,6,6,0,,,x\n44,0.02,60,60,0.05,,,y\n')).toEqual([
+      { line: 1, message: expect.stringMatching(/^missing the header line: the first line must name the columns \(prefix,rate_per_min,first_increment,next_increment\[,connect_fee\]\), got "1,0.01,6,6,0,,,x"$/) },
+    ]);
+  });
+
   it('reports missing, repeated and unnamed header columns, and stops there', () => {
     expect(problemsOf('prefix,rate_per_min,first_increment\n1,0.01,6\n1,0.01,6\n')).toEqual([
       { line: 1, message: 'missing column next_increment' },

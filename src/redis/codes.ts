@@ -13,6 +13,8 @@ export enum ScriptCode {
   DuplicateCall = -7,
   AlreadyExists = -8,
   BalanceLimit = -9,
+  /** funds: the payment id was applied before for another amount */
+  PaymentConflict = -10,
 }
 
 export class UnexpectedScriptReplyError extends Error {

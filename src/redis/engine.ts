@@ -12,10 +12,12 @@ export const SCRIPTS = {
   finalize: loadLuaScript('finalize', 6),
   sweep: loadLuaScript('sweep', 5),
   accountPut: loadLuaScript('account-put', 2),
-  applyFunds: loadLuaScript('apply-funds', 3),
+  applyFunds: loadLuaScript('apply-funds', 4),
   setStatus: loadLuaScript('set-status', 2),
   setLimits: loadLuaScript('set-limits', 1),
   accountView: loadLuaScript('account-view', 2),
+  catalogWrite: loadLuaScript('catalog-write', 2),
+  catalogUnlock: loadLuaScript('catalog-unlock', 1),
 } satisfies Record<string, LuaScript>;
 
 
@@ -78,7 +80,17 @@ export type PutResult =
 export type FundsResult =
   | { outcome: 'applied' | 'duplicate'; balance: number; status: AccountStatus; offReason: OffReason | '' }
   | { outcome: 'unknown_account' }
-  | { outcome: 'balance_limit'; balance: number };
+  | { outcome: 'balance_limit'; balance: number }
+  /** The payment id was applied within the retention window for `amount`, at `atMs`. */
+  | { outcome: 'conflict'; amount: number; atMs: number };
+
+/** Payment ids are remembered this long unless the caller says otherwise (billing.paymentIdRetentionDays). */
+export const DEFAULT_PAYMENT_RETENTION_MS = 400 * 86_400_000;
+
+/** When a change happens (updatedAt, and a payment's record time). Default: this process's clock, now. */
+export interface ChangeOptions {
+  at?: Date;
+}
 export type StatusResult = { outcome: 'ok'; status: AccountStatus; offReason: OffReason | '' } | { outcome: 'unknown_account' };
 export type LimitsResult = { outcome: 'ok'; channels: number; cps: number; burst: number } | { outcome: 'unknown_account' };
 
@@ -268,14 +280,28 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     return { outcome: 'ok', created: r[1] === 1, status: r[2] as AccountStatus, offReason: r[3] as OffReason | '', balance: num(r[4]) };
   }
 
-  async function applyFunds(accountId: string, paymentId: string, amount: number, reenableMinimum: number): Promise<FundsResult> {
+  async function applyFunds(
+    accountId: string,
+    paymentId: string,
+    amount: number,
+    reenableMinimum: number,
+    options: ChangeOptions & { retentionMs?: number } = {},
+  ): Promise<FundsResult> {
     const a = accountId;
+    const at = options.at ?? new Date();
     const r = asArray(
       'apply-funds',
-      await runScript(redis, SCRIPTS.applyFunds, [keys.account(a), keys.payments(a), keys.events(a)], [a, paymentId, amount, reenableMinimum, channel]),
+      await runScript(
+        redis,
+        SCRIPTS.applyFunds,
+        [keys.account(a), keys.payments(a), keys.paymentsByTime(a), keys.events(a)],
+        [a, paymentId, amount, reenableMinimum, channel, at.getTime(), options.retentionMs ?? DEFAULT_PAYMENT_RETENTION_MS, at.toISOString()],
+      ),
     );
     if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
     if (r[0] === ScriptCode.BalanceLimit) return { outcome: 'balance_limit', balance: num(r[1]) };
+    if (r[0] === ScriptCode.PaymentConflict) return { outcome: 'conflict', amount: num(r[1]), atMs: num(r[2]) };
+    if (r[0] !== ScriptCode.Ok && r[0] !== ScriptCode.Short) throw new UnexpectedScriptReplyError('apply-funds', r);
     return {
       outcome: r[0] === ScriptCode.Ok ? 'applied' : 'duplicate',
       balance: num(r[1]),
@@ -284,20 +310,26 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     };
   }
 
-  async function setStatus(accountId: string, status: AccountStatus, note = ''): Promise<StatusResult> {
+  async function setStatus(accountId: string, status: AccountStatus, note = '', options: ChangeOptions = {}): Promise<StatusResult> {
+    const updatedAt = (options.at ?? new Date()).toISOString();
     const r = asArray(
       'set-status',
-      await runScript(redis, SCRIPTS.setStatus, [keys.account(accountId), keys.events(accountId)], [accountId, status, channel, note]),
+      await runScript(redis, SCRIPTS.setStatus, [keys.account(accountId), keys.events(accountId)], [accountId, status, channel, note, updatedAt]),
     );
     if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
     return { outcome: 'ok', status: r[1] as AccountStatus, offReason: r[2] as OffReason | '' };
   }
 
-  async function setLimits(accountId: string, limits: { channels?: number; cps?: number; burst?: number }): Promise<LimitsResult> {
+  async function setLimits(
+    accountId: string,
+    limits: { channels?: number; cps?: number; burst?: number },
+    options: ChangeOptions = {},
+  ): Promise<LimitsResult> {
     const arg = (v?: number) => (v === undefined ? '' : String(v));
+    const updatedAt = (options.at ?? new Date()).toISOString();
     const r = asArray(
       'set-limits',
-      await runScript(redis, SCRIPTS.setLimits, [keys.account(accountId)], [arg(limits.channels), arg(limits.cps), arg(limits.burst)]),
+      await runScript(redis, SCRIPTS.setLimits, [keys.account(accountId)], [arg(limits.channels), arg(limits.cps), arg(limits.burst), updatedAt]),
     );
     if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
     return { outcome: 'ok', channels: num(r[1]), cps: num(r[2]), burst: num(r[3]) };
@@ -324,7 +356,24 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     return { outcome: 'ok', hash, liveCalls: { total: callCount, bySwitch } };
   }
 
-  return { admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView };
+  /**
+   * Writes one catalog entry (null removes it) if `lockToken` still holds the catalog lock; with lockToken ''
+   * only while nobody holds it. False when nothing was written.
+   */
+  async function writeCatalogEntry(lockToken: string, accountId: string, entryJson: string | null): Promise<boolean> {
+    const r = asArray('catalog-write', await runScript(redis, SCRIPTS.catalogWrite, [keys.catalog, keys.catalogLock], [lockToken, accountId, entryJson ?? '']));
+    return r[0] === ScriptCode.Ok;
+  }
+
+  async function releaseCatalogLock(lockToken: string): Promise<boolean> {
+    const r = asArray('catalog-unlock', await runScript(redis, SCRIPTS.catalogUnlock, [keys.catalogLock], [lockToken]));
+    return r[0] === ScriptCode.Ok;
+  }
+
+  return {
+    admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView,
+    writeCatalogEntry, releaseCatalogLock,
+  };
 }
 
 export type Engine = ReturnType<typeof createEngine>;

@@ -34,10 +34,17 @@ export function createKeys(prefix: string) {
     events: (id: string) => `${account(id)}:events`,
     /** Hash: `<eventId>|<webhookId>` -> delivery state of an event to one webhook (src/notify). */
     deliveries: (id: string) => `${account(id)}:events:deliveries`,
-    /** Hash: payment id -> applied amount, so a retried payment never credits twice. */
+    /** Hash: payment id -> `amount|atMs`, so a retried payment never credits twice within the retention window. */
     payments: (id: string) => `${account(id)}:payments`,
+    /** Sorted set: payment id -> when it was applied (epoch ms): what prunes payments() past the retention window. */
+    paymentsByTime: (id: string) => `${account(id)}:payments:at`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
     catalog: `${prefix}{catalog}:accounts`,
+    /**
+     * String: the token of the account write under way. Account writes take it (SET NX PX) so that the check
+     * that no two accounts share an address without distinct tech prefixes holds across instances.
+     */
+    catalogLock: `${prefix}{catalog}:lock`,
     /** Hash: deckId -> version of the deck; the deck itself lives under deck(). */
     deckIndex: `${prefix}{catalog}:decks`,
     deck: (deckId: string) => `${prefix}{deck:${checkId('deck', deckId)}}:rates`,

@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createTestContext, type TestContext } from '../helpers/context.js';
 import { createPrng } from '../helpers/prng.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createEngine, type Engine } from '../../src/redis/engine.js';
@@ -173,7 +174,13 @@ describeBrowser('live view in headless chromium', () => {
 
     // accounts and their live calls, invited in the last few seconds of that history
     const other = createEngine({ redis: c.conn.redis, keys: c.keys, switchId: 'sw-east-2', leaseTtlMs: c.config.billing.leaseTtlMs });
-    const base: AccountInput = { type: 'prepaid', channels: 30, cps: '10', burst: '60', billingCountry: 'US', deckId: 'std', ips: ['192.0.2.10'] };
+    // fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+    const base: AccountInput = {
+      type: 'prepaid', channels: 30, cps: '10', burst: '60', billingCountry: 'US', deckId: 'std',
+      get ips() {
+        return freshSourceIps();
+      },
+    };
     const put = async (id: string, over: AccountInput, funds?: string) => {
       await svc.putAccount(id, { ...base, ...over }, { mode: 'create' });
       if (funds) await svc.applyFunds(id, funds, `seed-${id}`);

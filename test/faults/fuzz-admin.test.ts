@@ -212,14 +212,15 @@ const VALID_FIELD: Record<string, (r: Prng) => unknown> = {
   type: (r) => r.pick(['prepaid', 'postpaid']),
   name: (r) => r.pick(['ACME Telecom', 'Carrier é', 'x']),
   creditLimit: (r) => r.pick(['100', '0', '2500.50', 250]),
-  channels: (r) => r.pick([10, '10', 0, 100_000]),
-  cps: (r) => r.pick([5, '5', 0, 10_000]),
-  burst: (r) => r.pick([5, '10', 1]),
+  channels: (r) => r.pick([10, 0, 100_000]),
+  cps: (r) => r.pick([5, 0, 10_000]),
+  burst: (r) => r.pick([5, 10, 1]),
   fusfOnFile: (r) => r.next() < 0.5,
   billingCountry: (r) => r.pick(['US', 'GB', 'MX']),
-  lowBalanceThreshold: (r) => r.pick(['1.50', '0', 3]),
+  lowBalanceThreshold: (r) => r.pick(['1.50', '0', '3']),
   deckId: (r) => r.pick(['std', 'd2']),
-  ips: (r) => r.pick([['192.0.2.10'], ['198.51.100.0/24', '2001:db8::1'], ['10.0.0.1']]),
+  // addresses drawn from a large space: two accounts may not share one (without distinct tech prefixes)
+  ips: (r) => r.pick([[`10.${r.int(256)}.${r.int(256)}.${1 + r.int(254)}`], [`172.16.${r.int(256)}.0/24`, `2001:db8:${r.int(65536).toString(16)}::1`]]),
   techPrefix: (r) => r.pick(['1001#', null, '', '7*']),
 };
 const ACCOUNT_FIELDS = Object.keys(VALID_FIELD);
@@ -480,10 +481,10 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     const svc = createAccountService({ redis: c.conn.redis, keys: c.keys, engine: c.engine, config: c.config });
     await svc.loadRateDeck('std', DECK_CSV);
     await svc.loadRateDeck('d2', DECK_CSV);
-    const base = { channels: 10, cps: 5, billingCountry: 'US', deckId: 'std', ips: ['192.0.2.10'] };
-    await svc.putAccount('acme', { ...base, type: 'prepaid' }, { mode: 'create' });
-    await svc.putAccount('post', { ...base, type: 'postpaid', creditLimit: '500' }, { mode: 'create' });
-    await svc.putAccount('offacct', { ...base, type: 'prepaid' }, { mode: 'create' });
+    const base = { channels: 10, cps: 5, billingCountry: 'US', deckId: 'std' };
+    await svc.putAccount('acme', { ...base, type: 'prepaid', ips: ['192.0.2.10'] }, { mode: 'create' });
+    await svc.putAccount('post', { ...base, type: 'postpaid', creditLimit: '500', ips: ['192.0.2.11'] }, { mode: 'create' });
+    await svc.putAccount('offacct', { ...base, type: 'prepaid', ips: ['192.0.2.12'] }, { mode: 'create' });
     await svc.applyFunds('acme', '100', 'seed');
     await svc.setStatus('offacct', 'off', 'fuzz: manual');
     ({ server, port } = await startTestAdmin(c, TOKEN, { registry: createCallRegistry() }));
@@ -506,7 +507,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     const c = ctx();
     const prefix = c.config.redis.keyPrefix;
     const allowedKey = new RegExp(
-      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|events|payments|leases:[A-Za-z0-9_.-]{1,64})` +
+      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|events|payments|payments:at|leases:[A-Za-z0-9_.-]{1,64})` +
         `|\\{catalog\\}:(accounts|decks)|\\{deck:([A-Za-z0-9_.-]{1,64})\\}:rates)$`,
     );
     const catalogKey = c.keys.catalog;

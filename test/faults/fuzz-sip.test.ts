@@ -98,7 +98,7 @@ describeOnRedis('fuzz: hostile SIP values', (ctx) => {
         expect(await c.conn.redis.xLen(c.keys.cdrs(id))).toBe(admitted.filter((a) => a.accountId === id).length);
       }
       const allowed = new RegExp(
-        `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\{a:(victim|acme)\\}:(acct|leases:[A-Za-z0-9_.-]+|calls|expiry|cdrs|events|payments)|\\{catalog\\}:(accounts|decks)|\\{deck:d1\\}:rates)$`,
+        `^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\{a:(victim|acme)\\}:(acct|leases:[A-Za-z0-9_.-]+|calls|expiry|cdrs|events|payments|payments:at)|\\{catalog\\}:(accounts|decks)|\\{deck:d1\\}:rates)$`,
       );
       const keys = await allKeys(c.conn.redis, prefix, c.conn.isCluster);
       expect(keys.length).toBeGreaterThan(5);

@@ -31,3 +31,15 @@ export const admittedCall: AdmittedCall = {
   },
   leaseExpiryMs: 0,
 };
+
+let sourceSeq = 0;
+
+/**
+ * Source addresses no other account of the process holds: an address and a /24 block, both fresh on every call.
+ * Accounts may not share an address without distinct tech prefixes, so a fixture that many tests create
+ * accounts from takes its `ips` from here (as a getter: each spread of the fixture reads fresh ones).
+ */
+export function freshSourceIps(): string[] {
+  const n = ++sourceSeq;
+  return [`10.${(n >> 8) & 255}.${n & 255}.10`, `100.${64 + ((n >> 8) & 63)}.${n & 255}.0/24`];
+}

@@ -13,6 +13,7 @@ import {
   type CatalogEntry,
 } from '../../src/accounts/index.js';
 import { deserializeRateDeck } from '../../src/rating/deck-codec.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { ACCOUNT_VIEW_FIELDS } from '../../src/redis/codecs/account-hash.js';
 
 let seq = 0;
@@ -25,9 +26,23 @@ const prepaidInput: AccountInput = {
   cps: '5',
   billingCountry: 'US',
   deckId: 'std',
-  ips: ['192.0.2.10', '198.51.100.0/24'],
+  // fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+  get ips() {
+    return freshSourceIps();
+  },
 };
-const postpaidInput: AccountInput = { ...prepaidInput, type: 'postpaid', creditLimit: '5000' };
+const postpaidInput: AccountInput = {
+  type: 'postpaid',
+  name: 'ACME Telecom',
+  channels: '10',
+  cps: '5',
+  billingCountry: 'US',
+  deckId: 'std',
+  creditLimit: '5000',
+  get ips() {
+    return freshSourceIps();
+  },
+};
 
 const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n1,0.01,6,6,\n44,0.02,60,60,0.05\n';
 
@@ -101,7 +116,7 @@ describeOnRedis('accounts service', (ctx) => {
     const sub = await subscribeChanges(ctx());
     try {
       const id = uniq('pre');
-      const r = await svc().putAccount(id, prepaidInput, { mode: 'create' });
+      const r = await svc().putAccount(id, { ...prepaidInput, ips: ['192.0.2.10', '198.51.100.0/24'] }, { mode: 'create' });
       expect(r.created).toBe(true);
       expect(r.account).toMatchObject({
         id,
@@ -165,7 +180,7 @@ describeOnRedis('accounts service', (ctx) => {
       taxExempt: true,
       channels: 10, // kept
       techPrefix: '7001#', // kept
-      ips: ['192.0.2.10', '198.51.100.0/24'], // kept
+      ips: created.account.ips, // kept
       type: 'prepaid',
     });
     const entry = JSON.parse((await ctx().conn.redis.hGet(ctx().keys.catalog, id))!) as CatalogEntry;
@@ -321,7 +336,7 @@ describeOnRedis('accounts service', (ctx) => {
     expect(err.problems[0]).toMatch(/^creditLimit: must be decimal dollars/);
   });
 
-  it('applies a payment once per payment id, and generates an id when none is given', async () => {
+  it('applies a payment once per payment id, and refuses a payment without one', async () => {
     const id = uniq('pay');
     await svc().putAccount(id, prepaidInput, { mode: 'create' });
     const first = await svc().applyFunds(id, '10.25', 'inv-2024-001');
@@ -330,10 +345,12 @@ describeOnRedis('accounts service', (ctx) => {
     const again = await svc().applyFunds(id, '10.25', 'inv-2024-001');
     expect(again.outcome).toBe('duplicate');
     expect(again.account.balance).toBe(10_250_000);
-    const generated = await svc().applyFunds(id, '1');
-    expect(generated.paymentId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(generated.account.balance).toBe(11_250_000);
-    await refusal(svc().applyFunds(uniq('nobody'), '1'), AccountNotFoundError);
+    for (const missing of [undefined, null, '']) {
+      const err = await refusal(svc().applyFunds(id, '1', missing), ValidationError);
+      expect(err.problems).toEqual([expect.stringMatching(/^paymentId: required/)]);
+    }
+    expect((await svc().getAccount(id)).balance).toBe(10_250_000);
+    await refusal(svc().applyFunds(uniq('nobody'), '1', uniq('p')), AccountNotFoundError);
   });
 
   it('a payment lifts an automatic OFF only once available funds reach the re-enable minimum', async () => {

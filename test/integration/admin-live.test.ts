@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { describeOnRedis } from '../helpers/context.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
 import type { AdmittedSeed } from '../../src/model/index.js';
 import { REJECT_REASONS } from '../../src/config/schema.js';
@@ -27,7 +28,13 @@ const DECK_CSV = 'prefix,rate_per_min,first_increment,next_increment,connect_fee
 let seq = 0;
 const uniq = (p: string) => `${p}${++seq}${Math.random().toString(36).slice(2, 8)}`;
 
-const base: AccountInput = { type: 'prepaid', name: 'Live Co', channels: 4, cps: '5', billingCountry: 'US', deckId: 'std', ips: ['192.0.2.10'] };
+// fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+const base: AccountInput = {
+  type: 'prepaid', name: 'Live Co', channels: 4, cps: '5', billingCountry: 'US', deckId: 'std',
+  get ips() {
+    return freshSourceIps();
+  },
+};
 
 function staticCdr(accountId: string, invitedAt: number): AdmittedSeed {
   return {

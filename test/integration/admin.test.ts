@@ -28,6 +28,7 @@ import { createEngine } from '../../src/redis/engine.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import type { Redis } from '../../src/redis/client.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
+import { freshSourceIps } from '../helpers/fixtures.js';
 import { waitFor as waitUntil } from '../helpers/wait.js';
 
 const logger = pino({ level: 'silent' });
@@ -44,10 +45,13 @@ const prepaid: AccountInput = {
   type: 'prepaid',
   name: 'ACME Telecom',
   channels: 10,
-  cps: '5',
+  cps: 5,
   billingCountry: 'US',
   deckId: 'std',
-  ips: ['192.0.2.10', '198.51.100.0/24'],
+  // fresh addresses on every spread: accounts may not share an address (see freshSourceIps)
+  get ips() {
+    return freshSourceIps();
+  },
 };
 
 interface Answer {
@@ -268,8 +272,8 @@ describeOnRedis('admin API', (ctx) => {
   it('refuses bad account bodies with the service\'s own problems (the CLI\'s), writing nothing', async () => {
     const bad = {
       type: 'free',
-      channels: '1.5',
-      cps: '1e3',
+      channels: -1,
+      cps: 10_001,
       billingCountry: 'usa',
       deckId: 'nodeck',
       ips: ['10.0.0.1/24', 'not-an-ip'],
@@ -291,7 +295,10 @@ describeOnRedis('admin API', (ctx) => {
       [{ ...prepaid }, /^id: required$/], // no id
       [{ id: 'a{b}', ...prepaid }, /^id: must be 1-64 characters/],
       [{ id: uniq('x'), ...prepaid, colour: 'blue' }, /^"colour": unknown field/],
-      [{ id: uniq('x'), ...prepaid, channels: true }, /^channels: must be string,number/],
+      [{ id: uniq('x'), ...prepaid, channels: true }, /^channels: must be a whole number as a JSON integer \(for example 5\), not a string or true\/false$/],
+      [{ id: uniq('x'), ...prepaid, channels: '5' }, /^channels: must be a whole number as a JSON integer/],
+      [{ id: uniq('x'), ...prepaid, channels: 5.5 }, /^channels: must be a whole number as a JSON integer/],
+      [{ id: uniq('x'), ...prepaid, creditLimit: 5 }, /^creditLimit: must be decimal dollars as a JSON string/],
       [{ id: uniq('x'), ...prepaid, ips: '192.0.2.1' }, /^ips: must be array/],
       [{ id: uniq('x'), ...prepaid, fusfOnFile: 'yes' }, /^fusfOnFile: must be boolean/],
       [[prepaid], /^body: must be object/],
@@ -356,7 +363,7 @@ describeOnRedis('admin API', (ctx) => {
     const empty = await api('PATCH', `/v1/accounts/${id}`, { body: {} });
     expect(empty.status).toBe(400);
     expect(empty.json.error.problems[0]).toMatch(/^nothing to change/);
-    const bad = await api('PATCH', `/v1/accounts/${id}`, { body: { channels: '12abc', ips: [] } });
+    const bad = await api('PATCH', `/v1/accounts/${id}`, { body: { channels: 100_001, ips: [] } });
     expect(bad.status).toBe(400);
     expect(bad.json.error.problems.map((p: string) => p.split(':')[0])).toEqual(['channels', 'ips']);
     expect(await snapshot(ctx(), id)).toEqual(before);
@@ -414,7 +421,7 @@ describeOnRedis('admin API', (ctx) => {
     expect((await admit('c1')).outcome).toBe('admitted');
     expect(await admit('c2')).toMatchObject({ outcome: 'channel_limit', inUse: 1 });
 
-    const wider = await api('PUT', `/v1/accounts/${id}/limits`, { body: { channels: '2' } });
+    const wider = await api('PUT', `/v1/accounts/${id}/limits`, { body: { channels: 2 } });
     expect(wider.status).toBe(200);
     expect(wider.json).toMatchObject({ id, channels: 2, cps: 100, burst: 100 });
     expect((await admit('c3')).outcome).toBe('admitted');
@@ -430,7 +437,8 @@ describeOnRedis('admin API', (ctx) => {
       [{ channels: -1 }, /^channels: must be a whole number/],
       [{ burst: 0, cps: 5 }, /^burst: must be at least 1/],
       [{ channels: 1, colour: 'red' }, /^"colour": unknown field/],
-      [{ channels: null }, /^channels: must be string,number/],
+      [{ channels: null }, /^channels: must be a whole number as a JSON integer/],
+      [{ cps: '5' }, /^cps: must be a whole number as a JSON integer/],
     ];
     for (const [body, problem] of refusals) {
       const r = await api('PUT', `/v1/accounts/${id}/limits`, { body });
@@ -528,7 +536,7 @@ describeOnRedis('admin API', (ctx) => {
     // concurrent retries of another payment still credit once
     const other = uniq('inv-');
     const burst = await Promise.all(
-      Array.from({ length: 8 }, () => api('POST', `/v1/accounts/${id}/payments`, { body: { amountUsd: 1, paymentId: other } })),
+      Array.from({ length: 8 }, () => api('POST', `/v1/accounts/${id}/payments`, { body: { amountUsd: '1', paymentId: other } })),
     );
     expect(burst.filter((r) => r.status === 201)).toHaveLength(1);
     expect(burst.filter((r) => r.status === 200)).toHaveLength(7);

@@ -34,7 +34,7 @@ const finalizeAt = (ctx: TestContext, accountId: string, callId: string, total: 
 
 async function pay(ctx: TestContext, id: string, paymentId: string, amount: number, reenableMinimum: number) {
   const r = await ctx.engine.applyFunds(id, paymentId, amount, reenableMinimum);
-  if (r.outcome === 'unknown_account' || r.outcome === 'balance_limit') throw new Error(`payment refused: ${r.outcome}`);
+  if (r.outcome === 'unknown_account' || r.outcome === 'balance_limit' || r.outcome === 'conflict') throw new Error(`payment refused: ${r.outcome}`);
   return r;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The change channel (keys.changes): every instance subscribes, and whoever changes shared state publishes
  * `<kind>|<id>` on it. The Lua scripts publish `off|<account>` and `event|<account>` (includes/common.lua,
- * its mirror) and `funds|<account>` (apply-funds-3.lua); src/accounts publishes `catalog|<account>` and
+ * its mirror) and `funds|<account>` (apply-funds-4.lua); src/accounts publishes `catalog|<account>` and
  * `deck|<deck>`. This module is the only TypeScript that knows the format; test/integration/wire-formats.test.ts
  * decodes what each publisher sends.
  */

@@ -3,7 +3,7 @@
   from the account hash. A lowered burst also caps the tokens already in the bucket.
 
   KEYS[1] account hash
-  ARGV[1] channels ('' keeps)   ARGV[2] cps ('' keeps)   ARGV[3] burst ('' keeps)
+  ARGV[1] channels ('' keeps)   ARGV[2] cps ('' keeps)   ARGV[3] burst ('' keeps)   ARGV[4] updatedAt (ISO 8601)
 
   Returns { 1, channels, cps, burst } or { -1 } for an unknown account
 ]]
@@ -17,5 +17,5 @@ if ARGV[3] ~= '' then a.burst = tonumber(ARGV[3]) end
 if a.tokens and a.tokens > a.burst then a.tokens = a.burst end
 redis.call('HSET', KEYS[1], 'limits',
   table.concat({ a.type, int(a.creditLimit), int(a.channels), int(a.cps), int(a.burst), int(a.low) }, '|'),
-  'state', formatState(a))
+  'state', formatState(a), 'updatedAt', ARGV[4])
 return { 1, int(a.channels), int(a.cps), int(a.burst) }

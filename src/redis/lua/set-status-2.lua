@@ -5,6 +5,7 @@
 
   KEYS[1] account hash   KEYS[2] events stream
   ARGV[1] accountId   ARGV[2] 'on' | 'off'   ARGV[3] change channel   ARGV[4] note (free text, may be empty)
+  ARGV[5] updatedAt (ISO 8601)
 
   Returns { 1, status, offReason } or { -1 } for an unknown account
 ]]
@@ -18,6 +19,6 @@ if ARGV[2] == 'off' then
 else
   a.status, a.offReason = 'on', ''
 end
-redis.call('HSET', KEYS[1], 'statusNote', ARGV[4], 'statusChangedAt', int(now))
+redis.call('HSET', KEYS[1], 'statusNote', ARGV[4], 'statusChangedAt', int(now), 'updatedAt', ARGV[5])
 settleAccount(a, KEYS[2], ARGV[1], now, ARGV[3], nil)
 return { 1, a.status, a.offReason }
