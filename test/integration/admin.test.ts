@@ -392,6 +392,20 @@ describeOnRedis('admin API', (ctx) => {
     expect(query.json.error.problems[0]).toMatch(/^"verbose": unknown field/);
   });
 
+  it('never echoes a 10 KB id back: every route answers it briefly', async () => {
+    const huge = 'x'.repeat(10_000);
+    for (const [method, path] of [
+      ['GET', `/v1/accounts/${huge}`], ['GET', `/v1/accounts/${huge}/usage`], ['GET', `/v1/accounts/${huge}/payments/latest`],
+      ['GET', `/v1/calls?accountId=${huge}`], ['GET', `/v1/switches/${huge}/calls`], ['GET', `/v1/ratedecks/${huge}`],
+      ['GET', `/v1/ratedecks/${huge}/rates`], ['PUT', `/v1/accounts/${huge}/status`],
+    ] as const) {
+      const r = await api(method, path, method === 'PUT' ? { body: { status: 'on' } } : {});
+      expect(r.status, path.slice(0, 40)).toBeGreaterThanOrEqual(400);
+      expect(r.status, path.slice(0, 40)).toBeLessThan(500);
+      expect(JSON.stringify(r.json).length, `${method} ${path.slice(0, 40)}: ${JSON.stringify(r.json).slice(0, 200)}`).toBeLessThan(1000);
+    }
+  });
+
   it('GET /v1/accounts pages through every account', async () => {
     const ids = [await createAccount(), await createAccount(), await createAccount()];
     const seen = new Set<string>();
