@@ -141,6 +141,15 @@ describeOnRedis('callgate CLI over the admin API', (ctx) => {
     expect((await run('serve', '--help')).stdout).toContain('drachtio');
   });
 
+  it('refuses a source address another account holds: exit 1, in the flag\'s name, naming the other account, nothing created', async () => {
+    const first = uniq('own');
+    const ip = freshIp();
+    expect((await run('account', 'create', first, ...CREATE_NO_DECK, '--deck', 'std', '--ip', ip)).code).toBe(0);
+    const second = uniq('dup');
+    expectRefused(await run('account', 'create', second, ...CREATE_NO_DECK, '--deck', 'std', '--ip', ip), EXIT.invalid, '--ip', ip, `"${first}"`);
+    expectRefused(await run('account', 'get', second), EXIT.notFound);
+  });
+
   it('creates, updates and shows an account as a table and as JSON, with its last payment', async () => {
     const c = ctx();
     const id = uniq('cli');
