@@ -12,11 +12,13 @@ function show(value: unknown): string {
   return value === null ? 'null' : typeof value;
 }
 
-function ipv4ToBigInt(text: string): bigint {
+/** An IPv4 address as a number, for range arithmetic (the address is already validated). */
+export function ipv4ToBigInt(text: string): bigint {
   return text.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
 }
 
-function ipv6ToBigInt(text: string): bigint {
+/** An IPv6 address (an embedded IPv4 tail included) as a 128-bit number (the address is already validated). */
+export function ipv6ToBigInt(text: string): bigint {
   let full = text;
   const lastColon = full.lastIndexOf(':');
   if (full.slice(lastColon + 1).includes('.')) {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { CatalogEntry } from '../model/index.js';
+import { ipv4ToBigInt, ipv6ToBigInt } from '../accounts/addresses.js';
 
 /**
  * When two accounts' identification could be confused: pure, no I/O. identify() (catalog-index.ts) picks,
@@ -20,24 +21,6 @@ interface Range {
   last: bigint;
 }
 
-function v4Bits(text: string): bigint {
-  return text.split('.').reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n);
-}
-
-function v6Bits(text: string): bigint {
-  let full = text;
-  const lastColon = full.lastIndexOf(':');
-  if (full.slice(lastColon + 1).includes('.')) {
-    const v4 = v4Bits(full.slice(lastColon + 1));
-    full = `${full.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const [head, rest] = full.split('::') as [string, string | undefined];
-  const headGroups = head === '' ? [] : head.split(':');
-  const restGroups = rest === undefined || rest === '' ? [] : rest.split(':');
-  const groups = rest === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - restGroups.length).fill('0'), ...restGroups];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
-}
-
 const MAPPED_PREFIX = 0xffffn << 32n;
 
 /**
@@ -51,12 +34,12 @@ export function addressRange(entry: string): Range | undefined {
   if (family === 4) {
     const bits = bitsText === undefined ? 32 : Number(bitsText);
     const host = (1n << BigInt(32 - bits)) - 1n;
-    const first = v4Bits(ip) & ~host & 0xffffffffn;
+    const first = ipv4ToBigInt(ip) & ~host & 0xffffffffn;
     return { family: 4, first, last: first | host };
   }
   const bits = bitsText === undefined ? 128 : Number(bitsText);
   const host = (1n << BigInt(128 - bits)) - 1n;
-  const first = v6Bits(ip.toLowerCase()) & ~host & ((1n << 128n) - 1n);
+  const first = ipv6ToBigInt(ip.toLowerCase()) & ~host & ((1n << 128n) - 1n);
   const last = first | host;
   if (first >> 32n === 0xffffn && last >> 32n === 0xffffn && bits >= 96) {
     return { family: 4, first: first - MAPPED_PREFIX, last: last - MAPPED_PREFIX };

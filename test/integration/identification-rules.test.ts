@@ -5,12 +5,10 @@
  * holds under concurrent writes.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { createTestAdmin } from '../helpers/admin-server.js';
 import { describeOnRedis } from '../helpers/context.js';
 import { createAccountService, type AccountInput, type AccountService } from '../../src/accounts/index.js';
-import { createAdminServer } from '../../src/admin/server.js';
-import { createMetrics } from '../../src/metrics/metrics.js';
 import { createEngine } from '../../src/redis/engine.js';
 
 const TOKEN = 'identification-token-91c2aa07';
@@ -43,12 +41,7 @@ describeOnRedis('identification rules through the admin API', (ctx) => {
     const c = ctx();
     svc = createAccountService({ redis: c.conn.redis, keys: c.keys, engine: c.engine, config: c.config });
     await svc.loadRateDeck('std', 'prefix,rate_per_min,first_increment,next_increment\n1,0.01,6,6\n');
-    server = createAdminServer({
-      config: { ...c.config, admin: { listen: '127.0.0.1:0', token: TOKEN } },
-      redis: c.conn.redis, keys: c.keys, engine: c.engine, metrics: createMetrics(), logger: pino({ level: 'silent' }),
-      health: { isConnected: () => true }, accounts: svc,
-    });
-    await server.ready();
+    server = await createTestAdmin(c, TOKEN, { accounts: svc });
   });
   afterAll(async () => {
     await server?.close();
