@@ -55,6 +55,15 @@ export const DEFAULTS = deepFreeze(
   sweeper: {
     intervalMs: 5000,
   },
+  overload: {
+    enabled: true,
+    sampleIntervalMs: 250,
+    eventLoopDelayMs: { low: 200, high: 1000 },
+    inFlight: { low: 5000, high: 20_000 },
+    admitLatencyMs: { low: 150, high: 240 },
+    severeLevel: 0.9,
+    retryAfterSeconds: { min: 2, max: 10 },
+  },
   cdr: {
     dir: './cdr',
     recordRejected: true,
