@@ -47,6 +47,7 @@ export const DEFAULTS = deepFreeze(
       unavailable: 503,
       invalid_request_uri: 400,
       number_too_long: 414,
+      overloaded: 503,
     },
     retryAfterSeconds: 1,
     drainTimeoutMs: 30_000,
