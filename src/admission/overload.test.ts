@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.js';
-import { createLoadMonitor, createOverloadGuard, loadLevel, ramp, type LoadSignals } from './overload.js';
+import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, ramp, type LoadSignals } from './overload.js';
 
 const config = resolveConfig({ overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyMs: { low: 100, high: 200 } } }).overload;
 const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyMs: 0 };
@@ -76,6 +76,13 @@ function shedShareRetries(): number[] {
     return v.retryAfterSeconds;
   });
 }
+
+describe('a forced level (the e2e hook)', () => {
+  it('puts the guard at the level read, clamped to [0, 1]; what cannot be read is 0', () => {
+    const at = (level: number) => loadLevel(forcedLevelSignals(() => level, config)(), config);
+    expect([0, 0.5, 1, 7, -1, Number.NaN].map(at)).toEqual([0, 0.5, 1, 1, 0, 0]);
+  });
+});
 
 describe('the load monitor', () => {
   it('counts admissions in flight and decays the admit-latency EWMA back to 0 once no admit runs', async () => {

@@ -67,6 +67,19 @@ export function createOverloadGuard({ config, signals, random = Math.random }: O
   };
 }
 
+/**
+ * Signals that put the guard at a given level (0 to 1), whatever this process's load: the admissions in
+ * flight at that point of their ramp. For tests only; a level that cannot be read is 0.
+ */
+export function forcedLevelSignals(readLevel: () => number, config: OverloadConfig): LoadSignalSource {
+  const { low, high } = config.inFlight;
+  return () => {
+    const level = readLevel();
+    const clamped = Number.isFinite(level) ? Math.min(1, Math.max(0, level)) : 0;
+    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyMs: 0 };
+  };
+}
+
 export interface LoadMonitorOptions {
   sampleIntervalMs: number;
   /** Weight of the newest sample window in the admit-latency EWMA. */

@@ -183,3 +183,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
   }
   return validate(raw, problems);
 }
+
+/** Hooks for the end-to-end tests, never configuration: no default, no config path, no place in Config. */
+export interface TestHooks {
+  /**
+   * CALLGATE_TEST_OVERLOAD_LEVEL_FILE: a file holding a load level (0 to 1) that the overload guard takes in
+   * place of this process's own signals, read at each new INVITE; how an e2e test forces the guard severe.
+   */
+  overloadLevelFile?: string;
+}
+
+export function readTestHooks(env: NodeJS.ProcessEnv = process.env): TestHooks {
+  const file = env.CALLGATE_TEST_OVERLOAD_LEVEL_FILE;
+  return file ? { overloadLevelFile: resolve(file) } : {};
+}
