@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.js';
 import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, ramp, type LoadSignals } from './overload.js';
 
-const config = resolveConfig({ overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyMs: { low: 100, high: 200 } } }).overload;
-const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyMs: 0 };
+const config = resolveConfig({ overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyShare: { low: 0.5, high: 0.9 } } }).overload;
+const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0 };
 
 /** A guard over a load the test sets, and a random sequence it chooses (cycled). */
 function guardOver(signals: LoadSignals, randoms: number[] = [0.5], over = config) {
@@ -29,13 +29,13 @@ describe('the load level', () => {
     expect(ramp(900, { low: 100, high: 500 })).toBe(1);
     expect(ramp(Number.NaN, { low: 100, high: 500 })).toBe(0);
     expect(loadLevel(idle, config)).toBe(0);
-    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyMs: 120 }, config)).toBe(0.75);
+    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6 }, config)).toBe(0.75);
   });
 });
 
 describe('the overload guard', () => {
   it('sheds nothing while every signal is at or below its low threshold, whatever the random draws', () => {
-    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyMs: 100 }, [0, 0.001, 0.999]);
+    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5 }, [0, 0.001, 0.999]);
     for (let k = 0; k < 30; k++) expect(guard.check()).toEqual({ shed: false, level: 0 });
   });
 
@@ -49,7 +49,7 @@ describe('the overload guard', () => {
   });
 
   it('adds no Retry-After below the severe level', () => {
-    const { guard } = guardOver({ ...idle, admitLatencyMs: 180 }, [0.1]); // level 0.8, severe from 0.9
+    const { guard } = guardOver({ ...idle, admitLatencyShare: 0.82 }, [0.1]); // level 0.8, severe from 0.9
     expect(guard.check()).toEqual({ shed: true, level: expect.closeTo(0.8, 9), severe: false });
   });
 
@@ -86,7 +86,7 @@ describe('a forced level (the e2e hook)', () => {
 
 describe('the load monitor', () => {
   it('counts admissions in flight and decays the admit-latency EWMA back to 0 once no admit runs', async () => {
-    const monitor = createLoadMonitor({ sampleIntervalMs: 10, alpha: 0.5 });
+    const monitor = createLoadMonitor({ sampleIntervalMs: 10, admitDeadlineMs: 250, alpha: 0.5 });
     monitor.admissionStarted();
     monitor.admissionStarted();
     monitor.admissionEnded();
@@ -96,10 +96,10 @@ describe('the load monitor', () => {
       monitor.observeAdmit(0.2);
       monitor.observeAdmit(0.2);
       await new Promise((r) => setTimeout(r, 15));
-      const loaded = monitor.signals().admitLatencyMs;
+      const loaded = monitor.signals().admitLatencyShare;
       expect(loaded).toBeGreaterThan(0);
       await new Promise((r) => setTimeout(r, 200));
-      expect(monitor.signals().admitLatencyMs).toBeLessThan(loaded / 100);
+      expect(monitor.signals().admitLatencyShare).toBeLessThan(loaded / 100);
       expect(monitor.signals().eventLoopDelayMs).toBeGreaterThanOrEqual(0);
     } finally {
       monitor.stop();

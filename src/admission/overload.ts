@@ -7,8 +7,11 @@ export interface LoadSignals {
   eventLoopDelayMs: number;
   /** Admissions started and not yet answered (the admit script under way). */
   inFlight: number;
-  /** Recent latency of the admit script (an EWMA, decaying while no admit runs), in ms. */
-  admitLatencyMs: number;
+  /**
+   * Recent latency of the answered admit scripts as a share of their deadline (redis.commandTimeoutMs): an
+   * EWMA, decaying while no admit runs.
+   */
+  admitLatencyShare: number;
 }
 
 export type LoadSignalSource = () => LoadSignals;
@@ -35,7 +38,7 @@ export function loadLevel(signals: LoadSignals, config: OverloadConfig): number 
   return Math.max(
     ramp(signals.eventLoopDelayMs, config.eventLoopDelayMs),
     ramp(signals.inFlight, config.inFlight),
-    ramp(signals.admitLatencyMs, config.admitLatencyMs),
+    ramp(signals.admitLatencyShare, config.admitLatencyShare),
   );
 }
 
@@ -76,12 +79,14 @@ export function forcedLevelSignals(readLevel: () => number, config: OverloadConf
   return () => {
     const level = readLevel();
     const clamped = Number.isFinite(level) ? Math.min(1, Math.max(0, level)) : 0;
-    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyMs: 0 };
+    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0 };
   };
 }
 
 export interface LoadMonitorOptions {
   sampleIntervalMs: number;
+  /** The admit script's deadline (redis.commandTimeoutMs): its latency is read as a share of it. */
+  admitDeadlineMs: number;
   /** Weight of the newest sample window in the admit-latency EWMA. */
   alpha?: number;
   /** monitorEventLoopDelay's resolution, ms (its floor, subtracted from what it reports). */
@@ -90,15 +95,15 @@ export interface LoadMonitorOptions {
 
 /**
  * The process's own load signals: event-loop delay from node:perf_hooks, sampled every window; the count of
- * admissions in flight (the middleware reports each start and end); and an EWMA of the admit script's
- * latency, fed with what the engine already observes and updated once a window, so that it decays back to 0
+ * admissions in flight (the middleware reports each start and end); and an EWMA of the answered admit
+ * scripts' latency, fed with what the engine already observes and updated once a window, so that it decays back to 0
  * while no admit runs (when every INVITE is shed, nothing else would bring it down).
  */
-export function createLoadMonitor({ sampleIntervalMs, alpha = 0.3, resolutionMs = 10 }: LoadMonitorOptions) {
+export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10 }: LoadMonitorOptions) {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let eventLoopDelayMs = 0;
   let inFlight = 0;
-  let admitLatencyMs = 0;
+  let admitLatencyShare = 0;
   let windowSum = 0;
   let windowCount = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -108,22 +113,22 @@ export function createLoadMonitor({ sampleIntervalMs, alpha = 0.3, resolutionMs 
     eventLoopDelayMs = Math.max(0, p99 - resolutionMs);
     histogram.reset();
     const windowMean = windowCount > 0 ? windowSum / windowCount : 0;
-    admitLatencyMs = alpha * windowMean + (1 - alpha) * admitLatencyMs;
+    admitLatencyShare = alpha * windowMean + (1 - alpha) * admitLatencyShare;
     windowSum = 0;
     windowCount = 0;
   }
 
   return {
-    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyMs }),
+    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare }),
     admissionStarted(): void {
       inFlight += 1;
     },
     admissionEnded(): void {
       inFlight = Math.max(0, inFlight - 1);
     },
-    /** One admit script call's latency, answered or failed. */
+    /** One answered admit script call's latency (a failed one is Redis unavailability, not load). */
     observeAdmit(seconds: number): void {
-      windowSum += seconds * 1000;
+      windowSum += (seconds * 1000) / admitDeadlineMs;
       windowCount += 1;
     },
     start(): void {

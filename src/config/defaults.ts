@@ -61,7 +61,7 @@ export const DEFAULTS = deepFreeze(
     sampleIntervalMs: 250,
     eventLoopDelayMs: { low: 200, high: 1000 },
     inFlight: { low: 5000, high: 20_000 },
-    admitLatencyMs: { low: 150, high: 240 },
+    admitLatencyShare: { low: 0.6, high: 0.95 },
     severeLevel: 0.9,
     retryAfterSeconds: { min: 2, max: 10 },
   },

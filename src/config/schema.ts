@@ -83,7 +83,8 @@ const overloadSchema = z.object({
   sampleIntervalMs: ms(10, 60_000),
   eventLoopDelayMs: band(60_000),
   inFlight: band(10_000_000),
-  admitLatencyMs: band(60_000),
+  /** The admit script's recent latency as a share of redis.commandTimeoutMs, its deadline. */
+  admitLatencyShare: band(1),
   /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
   severeLevel: z.number().gt(0).max(1),
   retryAfterSeconds: z

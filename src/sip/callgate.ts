@@ -53,12 +53,12 @@ export function createCallgate(deps: CallgateDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const keys = createKeys(config.redis.keyPrefix);
   // the overload guard's signals: sampled from start() to stop()
-  const load = createLoadMonitor({ sampleIntervalMs: config.overload.sampleIntervalMs });
+  const load = createLoadMonitor({ sampleIntervalMs: config.overload.sampleIntervalMs, admitDeadlineMs: config.redis.commandTimeoutMs });
   const engine = createEngine({
     redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
-    observeScript: (script, seconds) => {
+    observeScript: (script, seconds, answered) => {
       metrics.scriptSeconds.labels(script).observe(seconds);
-      if (script === 'admit') load.observeAdmit(seconds);
+      if (script === 'admit' && answered) load.observeAdmit(seconds);
     },
   });
   // the instance's one subscriber on the change channel, shared by the directory, the registry and the dispatcher
