@@ -54,6 +54,7 @@ export const REJECT_REASON_LABELS = {
   unavailable: 'Redis unavailable',
   invalid_request_uri: 'Password in Request-URI',
   number_too_long: 'Number too long',
+  overloaded: 'Overload shed',
 } as const satisfies Record<RejectReason, string>;
 
 // ------------------------------------------------------------------------------------------ the series

@@ -23,7 +23,10 @@ export class AdmissionRejection extends Error {
 
 export function createRejections(sip: Config['sip']) {
   return function reject(reason: RejectReason, retryAfterMs?: number): AdmissionRejection {
-    const retry = reason === 'cps_exceeded' ? Math.max(sip.retryAfterSeconds, Math.ceil((retryAfterMs ?? 0) / 1000)) : undefined;
+    let retry: number | undefined;
+    if (reason === 'cps_exceeded') retry = Math.max(sip.retryAfterSeconds, Math.ceil((retryAfterMs ?? 0) / 1000));
+    // the overload guard's Retry-After is already jittered, and sent only when the load is severe
+    else if (reason === 'overloaded' && retryAfterMs !== undefined) retry = Math.ceil(retryAfterMs / 1000);
     return new AdmissionRejection(reason, sip.codes[reason], REJECT_TEXT[reason], retry);
   };
 }

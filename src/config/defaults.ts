@@ -47,6 +47,7 @@ export const DEFAULTS = deepFreeze(
       unavailable: 503,
       invalid_request_uri: 400,
       number_too_long: 414,
+      overloaded: 503,
     },
     retryAfterSeconds: 1,
     drainTimeoutMs: 30_000,
@@ -54,6 +55,15 @@ export const DEFAULTS = deepFreeze(
   },
   sweeper: {
     intervalMs: 5000,
+  },
+  overload: {
+    enabled: true,
+    sampleIntervalMs: 250,
+    eventLoopDelayMs: { low: 200, high: 1000 },
+    inFlight: { low: 5000, high: 20_000 },
+    admitLatencyShare: { low: 0.6, high: 0.95 },
+    severeLevel: 0.9,
+    retryAfterSeconds: { min: 2, max: 10 },
   },
   cdr: {
     dir: './cdr',

@@ -1,4 +1,4 @@
-export { loadConfig, resolveConfig, isResolvedConfig, ConfigError, ENV_KEYS, type LoadOptions } from './load.js';
+export { loadConfig, resolveConfig, isResolvedConfig, readTestHooks, ConfigError, ENV_KEYS, type LoadOptions, type TestHooks } from './load.js';
 export { DEFAULTS } from './defaults.js';
 export {
   configSchema, ID_PATTERN, REJECT_REASONS, type Config, type ConfigInput, type CallgateConfigInput, type RejectReason,

@@ -38,6 +38,13 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_SWEEP_INTERVAL_MS: { path: ['sweeper', 'intervalMs'] },
   CALLGATE_DRAIN_TIMEOUT_MS: { path: ['sip', 'drainTimeoutMs'] },
   CALLGATE_MAX_DIALED_LENGTH: { path: ['sip', 'maxDialedLength'] },
+  CALLGATE_OVERLOAD_ENABLED: { path: ['overload', 'enabled'] },
+  CALLGATE_OVERLOAD_LOOP_DELAY_LOW_MS: { path: ['overload', 'eventLoopDelayMs', 'low'] },
+  CALLGATE_OVERLOAD_LOOP_DELAY_HIGH_MS: { path: ['overload', 'eventLoopDelayMs', 'high'] },
+  CALLGATE_OVERLOAD_IN_FLIGHT_LOW: { path: ['overload', 'inFlight', 'low'] },
+  CALLGATE_OVERLOAD_IN_FLIGHT_HIGH: { path: ['overload', 'inFlight', 'high'] },
+  CALLGATE_OVERLOAD_ADMIT_LATENCY_LOW: { path: ['overload', 'admitLatencyShare', 'low'], parse: Number },
+  CALLGATE_OVERLOAD_ADMIT_LATENCY_HIGH: { path: ['overload', 'admitLatencyShare', 'high'], parse: Number },
   CALLGATE_CDR_DIR: { path: ['cdr', 'dir'] },
   CALLGATE_CDR_RECORD_REJECTED: { path: ['cdr', 'recordRejected'] },
   CALLGATE_ADMIN_LISTEN: { path: ['admin', 'listen'] },
@@ -175,4 +182,18 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
   }
   return validate(raw, problems);
+}
+
+/** Hooks for the end-to-end tests, never configuration: no default, no config path, no place in Config. */
+export interface TestHooks {
+  /**
+   * CALLGATE_TEST_OVERLOAD_LEVEL_FILE: a file holding a load level (0 to 1) that the overload guard takes in
+   * place of this process's own signals, read at each new INVITE; how an e2e test forces the guard severe.
+   */
+  overloadLevelFile?: string;
+}
+
+export function readTestHooks(env: NodeJS.ProcessEnv = process.env): TestHooks {
+  const file = env.CALLGATE_TEST_OVERLOAD_LEVEL_FILE;
+  return file ? { overloadLevelFile: resolve(file) } : {};
 }

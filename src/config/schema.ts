@@ -71,6 +71,27 @@ const notifySchema = z.object({
   maxUndeliveredPerAccount: z.number().int().min(100).max(10_000_000),
 });
 
+/** Each load signal's shed ramp: nothing is shed at or below `low`, everything at or above `high`. */
+const band = (max: number) => z
+  .object({ low: z.number().min(0).max(max), high: z.number().min(0).max(max) })
+  .refine((b) => b.high > b.low, { message: 'high must be above low', path: ['high'] });
+
+/** The overload guard of the INVITE edge (src/admission/overload.ts). */
+const overloadSchema = z.object({
+  enabled: z.boolean(),
+  /** How often the event-loop delay and the admit-latency EWMA are sampled. */
+  sampleIntervalMs: ms(10, 60_000),
+  eventLoopDelayMs: band(60_000),
+  inFlight: band(10_000_000),
+  /** The admit script's recent latency as a share of redis.commandTimeoutMs, its deadline. */
+  admitLatencyShare: band(1),
+  /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
+  severeLevel: z.number().gt(0).max(1),
+  retryAfterSeconds: z
+    .object({ min: z.number().int().min(0).max(3600), max: z.number().int().min(0).max(3600) })
+    .refine((r) => r.max >= r.min, { message: 'max must be at least min', path: ['max'] }),
+});
+
 export const configSchema = z
   .object({
     switchId: id,
@@ -105,6 +126,7 @@ export const configSchema = z
       maxDialedLength: z.number().int().min(1).max(256),
     }),
     sweeper: z.object({ intervalMs: z.number().int().min(100).max(600_000) }),
+    overload: overloadSchema,
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
     admin: z.object({ listen: hostPort, token: z.string() }),
     notify: notifySchema,

@@ -11,6 +11,7 @@ export const REJECT_REASONS = [
   'unavailable',
   'invalid_request_uri',
   'number_too_long',
+  'overloaded',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -27,4 +28,5 @@ export const REJECT_TEXT: Record<RejectReason, string> = {
   unavailable: 'Admission temporarily unavailable',
   invalid_request_uri: 'Request-URI user carries a password',
   number_too_long: 'Dialed number too long',
+  overloaded: 'Overloaded: call shed, try again later',
 };

@@ -114,8 +114,8 @@ export interface EngineDeps {
   keys: Keys;
   switchId: string;
   leaseTtlMs: number;
-  /** Called with every script call's latency, answered or failed: the composition root feeds its histogram. */
-  observeScript?: (script: string, seconds: number) => void;
+  /** Called with every script call's latency, answered or failed (`answered` false): the composition root feeds its histogram. */
+  observeScript?: (script: string, seconds: number, answered: boolean) => void;
 }
 
 /**
@@ -128,10 +128,13 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
   const runScript = observeScript
     ? async (r: Redis, script: LuaScript, k: string[], args: (string | number)[], options?: ScriptCallOptions): Promise<unknown> => {
       const started = performance.now();
+      let answered = false;
       try {
-        return await runBareScript(r, script, k, args, options);
+        const reply = await runBareScript(r, script, k, args, options);
+        answered = true;
+        return reply;
       } finally {
-        observeScript(script.name, (performance.now() - started) / 1000);
+        observeScript(script.name, (performance.now() - started) / 1000, answered);
       }
     }
     : runBareScript;

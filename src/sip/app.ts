@@ -1,6 +1,9 @@
 import type { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
+import type { TestHooks } from '../config/load.js';
+import { forcedLevelSignals } from '../admission/overload.js';
 import { createRootLogger, type Logger } from '../logger.js';
 import { connectRedis, type RedisConnection } from '../redis/client.js';
 import { checkAdminBind, createAdminServer, listenAdmin } from '../admin/server.js';
@@ -11,11 +14,22 @@ import { createLinkWarnings } from './link-warnings.js';
  * `callgate serve`: the core (createCallgate) mounted on an Srf of its own, plus the Redis connection, the
  * admin API and the drachtio connection. A carrier's own drachtio application mounts the core the same way.
  */
-export async function startCallgate(config: Config, logger: Logger = createRootLogger(config)) {
+export async function startCallgate(config: Config, logger: Logger = createRootLogger(config), hooks: TestHooks = {}) {
   checkAdminBind(config.admin); // a refused admin address fails the start before anything is opened
   const conn: RedisConnection = await connectRedis(config, (err) => logger.warn({ err: err.message }, 'redis client error'));
   const srf = new Srf();
-  const core = createCallgate({ srf, redis: conn.redis, config, logger });
+  const { overloadLevelFile } = hooks;
+  const loadSignals = overloadLevelFile === undefined
+    ? undefined
+    : forcedLevelSignals(() => {
+      try {
+        return Number(readFileSync(overloadLevelFile, 'utf8').trim());
+      } catch {
+        return 0;
+      }
+    }, config.overload);
+  if (overloadLevelFile !== undefined) logger.warn({ file: overloadLevelFile }, 'test hook: the overload guard reads its level from a file');
+  const core = createCallgate({ srf, redis: conn.redis, config, logger, loadSignals });
   const { metrics } = core;
   const { keys, engine, directory, registry, cdrWriter } = core.parts;
   srf.use('invite', core.admission);

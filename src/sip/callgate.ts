@@ -9,6 +9,7 @@ import { createEngine } from '../redis/engine.js';
 import { createChangeBus } from '../redis/change-bus.js';
 import { createDirectory } from '../admission/directory.js';
 import { createAdmission } from '../admission/admit.js';
+import { createLoadMonitor, createOverloadGuard, type LoadSignalSource } from '../admission/overload.js';
 import { createCallRegistry } from '../calls/registry.js';
 import { createSweeper } from '../calls/sweeper.js';
 import { createUsageJournal } from '../calls/journal.js';
@@ -32,6 +33,11 @@ export interface CallgateDeps {
   config?: CallgateConfigInput | Config;
   logger?: Logger;
   metrics?: Metrics;
+  /**
+   * The overload guard's load signals in place of this process's own (event-loop delay, admissions in
+   * flight, admit latency): tests force the guard's level with it.
+   */
+  loadSignals?: LoadSignalSource;
 }
 
 /**
@@ -46,9 +52,14 @@ export function createCallgate(deps: CallgateDeps) {
   const logger = deps.logger ?? createRootLogger(config);
   const metrics = deps.metrics ?? createMetrics();
   const keys = createKeys(config.redis.keyPrefix);
+  // the overload guard's signals: sampled from start() to stop()
+  const load = createLoadMonitor({ sampleIntervalMs: config.overload.sampleIntervalMs, admitDeadlineMs: config.redis.commandTimeoutMs });
   const engine = createEngine({
     redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
-    observeScript: (script, seconds) => metrics.scriptSeconds.labels(script).observe(seconds),
+    observeScript: (script, seconds, answered) => {
+      metrics.scriptSeconds.labels(script).observe(seconds);
+      if (script === 'admit' && answered) load.observeAdmit(seconds);
+    },
   });
   // the instance's one subscriber on the change channel, shared by the directory, the registry and the dispatcher
   const changes = createChangeBus({ redis, keys, logger });
@@ -88,6 +99,8 @@ export function createCallgate(deps: CallgateDeps) {
   const admission: SipMiddleware = admissionControl({
     admitInvite, config, logger, metrics, isDraining: () => state !== 'running',
     recordRejection: (attempt) => cdrWriter.recordRejection(attempt),
+    overload: createOverloadGuard({ config: config.overload, signals: deps.loadSignals ?? load.signals }),
+    inFlight: load,
   });
   const bridgeCall = createBridge({
     srf, routeUris: config.routeUris, registry, logger, metrics,
@@ -116,6 +129,7 @@ export function createCallgate(deps: CallgateDeps) {
   }
 
   async function stopParts(): Promise<void> {
+    load.stop();
     await sweeper.stop();
     await cdrWriter.stop();
     await journal.close();
@@ -138,6 +152,7 @@ export function createCallgate(deps: CallgateDeps) {
       for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
       sweeper.start();
       overflow.start();
+      if (config.overload.enabled && !deps.loadSignals) load.start();
       // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
       await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
       state = 'running';

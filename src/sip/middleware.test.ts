@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import type Srf from 'drachtio-srf';
+import Srf from 'drachtio-srf';
 import { resolveConfig } from '../config/load.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
-import { admissionControl, inviteFacts, requestUriRefusal, userOf } from './middleware.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { createOverloadGuard, type LoadSignals } from '../admission/overload.js';
+import { admissionControl, inviteFacts, requestUriRefusal, userOf, type AdmissionControlDeps } from './middleware.js';
 
 const config = resolveConfig({ logLevel: 'silent' });
 
@@ -29,11 +31,11 @@ function invite(uri = 'sip:4420712345678@198.51.100.1', headers: Record<string, 
 }
 
 /** Resolves once the middleware has either answered or called next(). */
-function runMiddleware(admitInvite: () => Promise<never>, uri?: string, level = 'error') {
+function runMiddleware(admitInvite: () => Promise<never>, uri?: string, level = 'error', extra: Partial<AdmissionControlDeps> = {}) {
   const errors: Record<string, unknown>[] = [];
   const logger = pino({ level }, { write: (line: string) => errors.push(JSON.parse(line)) });
   const attempts: RejectedAttempt[] = [];
-  const mw = admissionControl({ admitInvite, config, logger, recordRejection: (a) => attempts.push(a) });
+  const mw = admissionControl({ admitInvite, config, logger, recordRejection: (a) => attempts.push(a), ...extra });
   const { req, res, sent } = invite(uri);
   return new Promise<{ sent: typeof sent; nextArgs: unknown[] | undefined; errors: typeof errors; attempts: RejectedAttempt[] }>((done) => {
     let nextArgs: unknown[] | undefined;
@@ -95,5 +97,75 @@ describe('the Request-URI edges', () => {
     const { req } = invite('sip:44%0020@h', { 'Call-ID': 'a\u0000b', 'X-Callgate-Account': 'ac\u001bme' });
     const facts = inviteFacts(req, 'X-Callgate-Account', 0);
     expect(facts).toMatchObject({ ruriUser: '44\ufffd20', toUser: '44\ufffd20', sipCallId: 'a\ufffdb', trustedAccountId: 'ac\ufffdme' });
+  });
+});
+
+describe('the overload guard at the INVITE edge', () => {
+  const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0 };
+  /** A guard over a load the test sets (in flight 5000-20000 by default), drawing the given randoms in turn. */
+  const guardAt = (inFlight: number, randoms = [0.5]) => {
+    let i = 0;
+    return createOverloadGuard({ config: config.overload, signals: () => ({ ...idle, inFlight }), random: () => randoms[i++ % randoms.length]! });
+  };
+  const neverAdmits = async (): Promise<never> => {
+    throw new Error('admission must not be reached');
+  };
+
+  it('refuses a shed INVITE with 503 and the overload Reason, counted and recorded, without running admission', async () => {
+    const metrics = createMetrics();
+    const { sent, nextArgs, attempts, errors } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(15_000), metrics });
+    expect(nextArgs).toBeUndefined();
+    expect(errors).toEqual([]); // admission never ran, so never failed
+    expect(sent).toEqual([{ status: 503, headers: { Reason: 'SIP;cause=503;text="Overloaded: call shed, try again later"' } }]);
+    expect(attempts).toEqual([expect.objectContaining({ reason: 'overloaded', sipCode: 503, switchId: 'sw1' })]);
+    expect(attempts[0]!.seed).toMatchObject({ sipCallId: 'abc@203.0.113.7', srcIp: '203.0.113.7', accountId: null });
+    const counted = (await metrics.invites.get()).values.find((v) => v.labels.reason === 'overloaded');
+    expect(counted).toMatchObject({ value: 1, labels: { outcome: 'rejected' } });
+  });
+
+  it('adds a jittered Retry-After within overload.retryAfterSeconds when the load is severe', async () => {
+    for (const [draw, retry] of [[0, '2'], [0.5, '6'], [0.9999, '10']] as const) {
+      const { sent } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(25_000, [0, draw]) });
+      expect(sent).toEqual([{ status: 503, headers: { Reason: expect.stringContaining('Overloaded'), 'Retry-After': retry } }]);
+    }
+  });
+
+  it('admits as before when the guard does not shed, counting the admission in flight until it answers', async () => {
+    const seen: string[] = [];
+    const inFlight = { admissionStarted: () => seen.push('started'), admissionEnded: () => seen.push('ended') };
+    const admitInvite = async (): Promise<never> => {
+      seen.push('admit');
+      throw new Error('redis away');
+    };
+    const { sent } = await runMiddleware(admitInvite, undefined, 'silent', { overload: guardAt(0, [0]), inFlight });
+    expect(seen).toEqual(['started', 'admit', 'ended']);
+    expect(sent[0]!.status).toBe(503);
+    expect(sent[0]!.headers.Reason).not.toContain('Overloaded');
+  });
+
+  it('never sees ACK, BYE, CANCEL or any request of a known dialog, mounted as callgate mounts it', () => {
+    let checks = 0;
+    const always = { check: () => { checks += 1; return { shed: true as const, level: 1, severe: true, retryAfterSeconds: 5 }; } };
+    const srf = new Srf();
+    srf.use('invite', admissionControl({ admitInvite: neverAdmits, config, logger: pino({ level: 'silent' }), overload: always }));
+    const dialogHandled: string[] = [];
+    const dialogs = (srf as unknown as { _dialogs: Map<string, unknown> })._dialogs;
+    dialogs.set('dlg-1', { handle: (req: { method: string }) => dialogHandled.push(req.method) });
+    const app = (srf as unknown as { app: unknown }).app as { handle(req: unknown, res: unknown, out: () => void): void };
+    const through: string[] = [];
+    const request = (method: string, stackDialogId?: string) => {
+      const { req, res, sent } = invite();
+      Object.assign(req, { method, stackDialogId });
+      app.handle(req, res, () => through.push(method));
+      return sent;
+    };
+    for (const method of ['ACK', 'BYE', 'CANCEL', 'INFO']) expect(request(method)).toEqual([]);
+    for (const method of ['INVITE', 'BYE', 'UPDATE']) expect(request(method, 'dlg-1')).toEqual([]); // re-INVITE, BYE, UPDATE in dialog
+    expect(checks).toBe(0);
+    expect(through).toEqual(['ACK', 'BYE', 'CANCEL', 'INFO']);
+    expect(dialogHandled).toEqual(['INVITE', 'BYE', 'UPDATE']);
+    // and a new INVITE, on the same chain, is shed
+    expect(request('INVITE')).toEqual([{ status: 503, headers: expect.objectContaining({ 'Retry-After': '5' }) }]);
+    expect(checks).toBe(1);
   });
 });

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { seedOf, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
 import { withoutControls, type CdrSeed, type RejectReason } from '../model/index.js';
 import { AdmissionRejection, createRejections } from '../admission/rejections.js';
+import type { OverloadGuard } from '../admission/overload.js';
 import type { RejectedAttempt } from '../cdr/builder.js';
 import type { SipMiddleware, SrfRequest, SrfResponse } from './srf-augment.js';
 
@@ -18,6 +19,10 @@ export interface AdmissionControlDeps {
   recordRejection?: (attempt: RejectedAttempt) => void;
   /** True while the instance drains for shutdown: every new INVITE gets 503. */
   isDraining?: () => boolean;
+  /** Sheds new INVITEs under overload (503 `overloaded`), before any Redis work. */
+  overload?: OverloadGuard;
+  /** Told when an admission starts and ends: the overload guard's in-flight signal. */
+  inFlight?: { admissionStarted(): void; admissionEnded(): void };
 }
 
 /** A SIP URI's user part and whether it carried a password part (`sip:user:password@host`). */
@@ -97,6 +102,13 @@ export function requestUriRefusal(uri: string | undefined, maxDialedLength: numb
  * CDR) or hands it on with the decision on `req.locals.callgate`. It fails closed by itself: whatever
  * goes wrong inside is logged and the INVITE refused with 503 `unavailable`, so it needs no error
  * handler of the application's and never hands an error to next().
+ *
+ * The overload guard runs here, after the Request-URI checks and before the admit script, so a shed INVITE
+ * costs no Redis work. This placement is what keeps it off everything but new calls: drachtio-srf's own
+ * dialog middleware, mounted before any `srf.use`, hands every request of a known dialog (re-INVITE, BYE,
+ * INFO, ...) to its Dialog and never to this chain; `srf.use('invite', ...)` sees no ACK, BYE or CANCEL (a
+ * CANCEL ends the INVITE's own transaction); and an admitted call has passed this middleware once already
+ * and never comes back to it.
  */
 export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
   const { config, logger, metrics } = deps;
@@ -129,7 +141,19 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
       rejectInvite(res, unavailable, randomUUID(), seedOf(facts));
       return;
     }
-    const decision = await deps.admitInvite(facts);
+    const verdict = deps.overload?.check();
+    if (verdict?.shed) {
+      const retryMs = verdict.retryAfterSeconds === undefined ? undefined : verdict.retryAfterSeconds * 1000;
+      rejectInvite(res, reject('overloaded', retryMs), randomUUID(), seedOf(facts));
+      return;
+    }
+    deps.inFlight?.admissionStarted();
+    let decision: Awaited<ReturnType<AdmitInvite>>;
+    try {
+      decision = await deps.admitInvite(facts);
+    } finally {
+      deps.inFlight?.admissionEnded();
+    }
     metrics?.admissionSeconds.observe((performance.now() - started) / 1000);
     if (!decision.admitted) {
       rejectInvite(res, decision.rejection, decision.callId, decision.seed);
