@@ -413,6 +413,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   let cdrsReported = 0;
   server.get('/metrics', { ...publicRoute, schema: { response: { 200: { type: 'string' } } } }, async (_request, reply) => {
     // the CDR writer keeps its own figures; they reach the registry at scrape time
+    if (deps.directory) metrics.catalogAccounts.set(deps.directory.accountIds().length);
     const ambiguity = deps.directory?.ambiguity?.();
     if (ambiguity) metrics.catalogAmbiguousAccounts.set(Object.keys(ambiguity.accounts).length);
     const stats = deps.health.cdrWriter?.stats();

@@ -93,6 +93,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
+    catalogAccounts: new Gauge({
+      name: 'callgate_catalog_accounts',
+      help: 'Accounts in this instance\'s catalog in memory (the ones it can identify); every instance on one Redis should show the same figure',
+      registers: [registry],
+    }),
     catalogAmbiguousAccounts: new Gauge({
       name: 'callgate_catalog_ambiguous_accounts',
       help: 'Accounts whose source addresses (or id, but for case) identification cannot tell from another account\'s; their shared INVITEs are refused',

@@ -239,6 +239,8 @@ export class E2E {
   uas!: Uas;
   callgate: Callgate | undefined;
   private extra: { stop(): Promise<void> }[] = [];
+  /** Every callgate this block started, its own and the tests' (they all must know an account before it dials). */
+  private callgates: Callgate[] = [];
   private tracked = new Map<string, Tracked>();
   private accountSeq = 0;
 
@@ -273,8 +275,8 @@ export class E2E {
   }
 
   /** Another callgate on this block's Redis prefix and CDR dir; on `drachtio` (default: this block's). */
-  startCallgate(o: { switchId: string; drachtio?: Drachtio; routeUris?: string[]; env?: Record<string, string> }): Promise<Callgate> {
-    return startCallgate({
+  async startCallgate(o: { switchId: string; drachtio?: Drachtio; routeUris?: string[]; env?: Record<string, string> }): Promise<Callgate> {
+    const callgate = await startCallgate({
       name: this.options.name,
       switchId: o.switchId,
       redisUrl: this.redisUrl,
@@ -284,6 +286,8 @@ export class E2E {
       routeUris: o.routeUris ?? [this.uas.uri],
       env: { ...this.options.env, ...o.env },
     });
+    this.callgates.push(callgate);
+    return callgate;
   }
 
   /** Stopped in afterAll, after callgate. */
@@ -335,8 +339,11 @@ export class E2E {
       { mode: 'create' },
     );
     if (spec.funds && spec.funds !== '0') await this.service.applyFunds(id, spec.funds, `e2e-initial-${id}`);
-    // the put was announced on the change channel; give every callgate a moment to load the catalog entry
-    await sleep(500);
+    // the put was announced on the change channel: wait until every running callgate's catalog holds it
+    const inCatalog = Number(await this.conn.redis.hLen(this.keys.catalog));
+    for (const callgate of this.callgates.filter((c) => c.child.running)) {
+      await waitFor(`${callgate.child.name} to load account ${id} into its catalog`, async () => (await callgate.catalogAccounts()) >= inCatalog, { timeoutMs: 10_000 });
+    }
     await this.track(id);
     return { id, techPrefix, dial: (number: string) => `${techPrefix}${number}` };
   }

@@ -11,7 +11,7 @@ describeE2E('e2e: the overload guard sheds new INVITEs, never a live call', () =
     // the test-only hook: the guard's level, read from this file at each new INVITE
     const levelFile = join(mkdtempSync(join(tmpdir(), 'callgate-overload-')), 'level');
     writeFileSync(levelFile, '0');
-    await e2e.startCallgate({ switchId: 'swOverload', env: { CALLGATE_TEST_OVERLOAD_LEVEL_FILE: levelFile } });
+    await e2e.startCallgate({ switchId: 'swOverload', env: { CALLGATE_OVERLOAD_ENABLED: 'true', CALLGATE_TEST_OVERLOAD_LEVEL_FILE: levelFile } });
     const acct = await e2e.createAccount({ funds: '10' });
 
     const live = await startSipp({

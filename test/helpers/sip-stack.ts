@@ -401,6 +401,10 @@ export async function runSipp(o: SippOptions): Promise<SippResult> {
 export interface Callgate {
   switchId: string;
   child: Child;
+  /** Its admin API, e.g. http://127.0.0.1:PORT (the port the kernel picked). */
+  adminUrl: string;
+  /** How many accounts its catalog in memory holds (callgate_catalog_accounts, read from /metrics). */
+  catalogAccounts(): Promise<number>;
   /** SIGTERM: drains, as in production. */
   stop(): Promise<void>;
   /** SIGKILL: the instance dies with its calls up. */
@@ -445,6 +449,9 @@ export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
     CALLGATE_ADMIN_TOKEN: randomBytes(16).toString('hex'),
     // a loaded machine must not turn admission into 503s
     CALLGATE_REDIS_COMMAND_TIMEOUT_MS: '2000',
+    // nor into overload sheds: a shared test machine's stalls are the test run's load, not callgate's; the guard has
+    // its own tests (src/admission/overload.test.ts, test/e2e/overload.test.ts), which turn it back on
+    CALLGATE_OVERLOAD_ENABLED: 'false',
     ...o.env,
   };
   const entry = o.built ? ['dist/cli/main.js', 'serve'] : ['--import', 'tsx', 'src/cli/main.ts', 'serve'];
@@ -455,9 +462,21 @@ export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
     await child.stop('SIGKILL', 0);
     throw err;
   }
+  const listening = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"admin API listening"/.exec(child.output);
+  if (!listening) {
+    await child.stop('SIGKILL', 0);
+    throw new Error(`${child.name} did not log its admin API address; see ${child.logPath}`);
+  }
+  const adminUrl = listening[1]!;
   return {
     switchId: o.switchId,
     child,
+    adminUrl,
+    async catalogAccounts(): Promise<number> {
+      const body = await (await fetch(`${adminUrl}/metrics`)).text();
+      const m = /^callgate_catalog_accounts (\d+)$/m.exec(body);
+      return m ? Number(m[1]) : 0;
+    },
     stop: () => child.stop('SIGTERM', 5000),
     kill: () => child.stop('SIGKILL', 0),
   };

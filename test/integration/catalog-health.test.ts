@@ -96,6 +96,8 @@ describeOnRedis('the catalog admission reads', (ctx) => {
       expect(catalog.detail).toContain(`${ids.alpha} with `);
       const scraped = await server.inject({ method: 'GET', url: '/metrics' });
       expect(scraped.body).toMatch(/^callgate_catalog_ambiguous_accounts 3$/m);
+      // the four accounts are all in the catalog in memory: identification knows them, and refuses only the clashes
+      expect(scraped.body).toMatch(/^callgate_catalog_accounts 4$/m);
     });
 
     it('refuses the INVITEs it cannot attribute with 403 and an "ambiguous" Reason, and bills no one', async () => {
