@@ -1,0 +1,211 @@
+/**
+ * bench:overload — what callgate and a bare drachtio-srf B2BUA do past their limit. Each system's highest
+ * rate is found first (the ramp of bench:sip); then each is offered 1x, 1.5x, 2x and 3x of its own maximum for
+ * `--seconds` (default 20) of 1-s calls, and at the end of each rate the load drops to half the maximum for
+ * `--recovery-seconds` (default 10), from a second SIPp started at that instant.
+ *
+ *   npm run bench:overload [-- --json] [-- --seconds 20] [-- --multiples 1,1.5,2,3] [-- --recovery-seconds 10]
+ *                          [-- --callgate-max 300 --bare-max 280]   (skip the ramps: reuse known maxima)
+ *
+ * Per (system, rate): goodput (answered calls per second of offered load), 503s, failed calls (timeouts,
+ * unexpected messages, any other final code, calls never ended), SIPp's retransmissions, INVITE-to-200 p50/p99
+ * of the answered calls (SIPp's per-call response time: the first INVITE sent to the 200 received), drachtio's
+ * and node's CPU (% of one core over the rate's seconds), and the recovery time: from the drop to half the
+ * maximum, the end of the last second that still saw a 503, a failed call or an answered call slower than
+ * 1 s (0 when none did; the whole recovery window, flagged, when it never recovered).
+ * A call not answered within 8 s (-recv_timeout) is failed: a caller waiting longer has hung up.
+ *
+ * Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything runs on loopback.
+ */
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Child, REPO_ROOT, drachtioBin, sippBin, freeSipPort } from '../test/helpers/sip-stack.js';
+import { BENCH_DIALED, cpuSeconds, findMaxCps, startSipRig } from './sip-rig.js';
+import { benchArgs } from './cli.js';
+
+const { json, number, option, log } = benchArgs();
+const SECONDS = number('--seconds', 20);
+const RECOVERY_SECONDS = number('--recovery-seconds', 10);
+const MULTIPLES = option('--multiples', '1,1.5,2,3').split(',').map(Number);
+const RAMP_SECONDS = number('--ramp-seconds', 8);
+const KNOWN_MAX: Record<System, number> = { callgate: number('--callgate-max', 0), bare: number('--bare-max', 0) };
+const RECV_TIMEOUT_MS = 8000;
+const SLOW_MS = 1000;
+
+if (!drachtioBin || !sippBin) {
+  console.error(`bench:overload needs drachtio-server and sipp: ${!drachtioBin ? 'no drachtio binary (PATH or DRACHTIO_BIN)' : 'no sipp on PATH'}`);
+  process.exit(2);
+}
+if (MULTIPLES.some((m) => !(m > 0)) || !(SECONDS > 0) || !(RECOVERY_SECONDS > 0)) {
+  console.error('bench:overload: --multiples, --seconds and --recovery-seconds must be positive numbers');
+  process.exit(2);
+}
+
+type System = 'callgate' | 'bare';
+
+/** One SIPp uac-load run: answered or refused calls, counted per second and per call. */
+interface LoadRun {
+  stats: Record<string, string>[];
+  /** Per answered call: when its 200 came (ms from the run's start) and its INVITE-to-200 time (ms). */
+  answers: { atMs: number; ms: number }[];
+}
+
+async function loadRun(name: string, target: string, cps: number, seconds: number): Promise<LoadRun> {
+  const dir = mkdtempSync(join(tmpdir(), `callgate-bench-${name}-`));
+  writeFileSync(join(dir, 'calls.csv'), `SEQUENTIAL\n${BENCH_DIALED};15551230000\n`);
+  const port = await freeSipPort();
+  const calls = Math.max(1, Math.round(cps * seconds));
+  const child = new Child(name, sippBin!, [
+    target, '-sf', join(REPO_ROOT, 'sipp-scenarios', 'uac-load.xml'), '-inf', join(dir, 'calls.csv'),
+    '-i', '127.0.0.1', '-p', String(port), '-nostdin',
+    '-r', String(cps), '-rp', '1000', '-m', String(calls), '-l', '1000000', '-d', '1000',
+    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${seconds + 60}s`,
+    '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
+    '-trace_rtt', '-rtt_freq', '1',
+  ], { cwd: dir, keepText: false });
+  await child.exited;
+  const [header, ...rows] = readFileSync(join(dir, 'stat.csv'), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+  const names = header!.split(';');
+  const stats = rows.map((r) => Object.fromEntries(r.split(';').map((v, i) => [names[i], v])));
+  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
+  const answers = rttFile
+    ? readFileSync(join(dir, rttFile), 'utf8').split(/\r?\n/).slice(1).filter((l) => l.trim() !== '').map((l) => {
+      const [at, ms] = l.split(';');
+      return { atMs: Number(at), ms: Number(ms) };
+    })
+    : [];
+  return { stats, answers };
+}
+
+const count = (row: Record<string, string> | undefined, column: string) => Number(row?.[column] ?? 0) || 0;
+
+function percentile(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** Calls that did not end as answered or refused 503: SIPp's failures, other codes, and calls never ended. */
+function failedOf(run: LoadRun, offered: number): number {
+  const last = run.stats.at(-1);
+  const ended = count(last, 'SuccessfulCall(C)') + count(last, 'FailedCall(C)');
+  return count(last, 'FailedCall(C)') + count(last, 'refused_402(C)') + count(last, 'refused_403(C)') + Math.max(0, offered - ended);
+}
+
+/** Seconds from the drop to the end of the last second with a 503, a failed call or a slow answer. */
+function recoveryOf(run: LoadRun): { seconds: number; recovered: boolean } {
+  let lastBad = -1;
+  let previous: Record<string, string> | undefined;
+  run.stats.forEach((row, i) => {
+    const bad = count(row, 'refused_503(C)') - count(previous, 'refused_503(C)') + count(row, 'FailedCall(C)') - count(previous, 'FailedCall(C)');
+    if (bad > 0) lastBad = Math.max(lastBad, i);
+    previous = row;
+  });
+  for (const a of run.answers) if (a.ms > SLOW_MS) lastBad = Math.max(lastBad, Math.floor(a.atMs / 1000));
+  // second i of the run ends i + 1 s after the drop; a bad last second of the window means it never settled
+  const seconds = lastBad + 1;
+  return { seconds, recovered: seconds < RECOVERY_SECONDS };
+}
+
+interface Row {
+  system: System;
+  max_cps: number;
+  offered_multiple: number;
+  offered_cps: number;
+  calls: number;
+  goodput_cps: number;
+  goodput_share_of_max: number;
+  refused_503: number;
+  failed: number;
+  retransmissions: number;
+  invite_200_p50_ms: number | null;
+  invite_200_p99_ms: number | null;
+  drachtio_cpu_pct: number;
+  node_cpu_pct: number;
+  recovery_s: number;
+  recovered: boolean;
+}
+
+async function overloadRow(system: System, max: number, multiple: number, target: string, pids: { drachtio: number; node: number }): Promise<Row> {
+  const offeredCps = Math.round(max * multiple);
+  const calls = Math.round(offeredCps * SECONDS);
+  const cpu0 = { drachtio: cpuSeconds(pids.drachtio), node: cpuSeconds(pids.node), at: performance.now() };
+  const load = loadRun(`bench-overload-${system}-${multiple}x`, target, offeredCps, SECONDS);
+  await sleep(SECONDS * 1000);
+  const cpu1 = { drachtio: cpuSeconds(pids.drachtio), node: cpuSeconds(pids.node), at: performance.now() };
+  // the drop: the overload run has placed its calls; a second caller goes on at half the maximum
+  const recovery = await loadRun(`bench-overload-${system}-${multiple}x-recovery`, target, Math.max(1, Math.round(max / 2)), RECOVERY_SECONDS);
+  const run = await load;
+  const last = run.stats.at(-1);
+  const elapsed = (cpu1.at - cpu0.at) / 1000;
+  const { seconds, recovered } = recoveryOf(recovery);
+  const answered = count(last, 'answered(C)');
+  const ms = run.answers.map((a) => a.ms);
+  return {
+    system,
+    max_cps: max,
+    offered_multiple: multiple,
+    offered_cps: offeredCps,
+    calls,
+    goodput_cps: Number((answered / SECONDS).toFixed(1)),
+    goodput_share_of_max: Number((answered / SECONDS / max).toFixed(3)),
+    refused_503: count(last, 'refused_503(C)'),
+    failed: failedOf(run, calls),
+    retransmissions: count(last, 'Retransmissions(C)'),
+    invite_200_p50_ms: percentile(ms, 0.5),
+    invite_200_p99_ms: percentile(ms, 0.99),
+    drachtio_cpu_pct: Math.round(((cpu1.drachtio - cpu0.drachtio) / elapsed) * 100),
+    node_cpu_pct: Math.round(((cpu1.node - cpu0.node) / elapsed) * 100),
+    recovery_s: seconds,
+    recovered,
+  };
+}
+
+function describe(r: Row): string {
+  const p = (v: number | null) => (v === null ? '-' : `${v}`);
+  return (
+    `  ${r.system.padEnd(8)} ${String(r.offered_multiple).padStart(4)}x = ${String(r.offered_cps).padStart(5)} cps: ` +
+    `goodput ${String(r.goodput_cps).padStart(6)} cps (${Math.round(r.goodput_share_of_max * 100)}% of max), ` +
+    `503 ${r.refused_503}, failed ${r.failed}, retrans ${r.retransmissions}, ` +
+    `INVITE-200 p50 ${p(r.invite_200_p50_ms)} ms p99 ${p(r.invite_200_p99_ms)} ms, ` +
+    `cpu drachtio ${r.drachtio_cpu_pct}% node ${r.node_cpu_pct}%, recovery ${r.recovered ? `${r.recovery_s} s` : `> ${r.recovery_s} s (not recovered)`}`
+  );
+}
+
+const rig = await startSipRig('bench-overload');
+try {
+  log(
+    `callgate bench:overload — ${SECONDS} s per rate at ${MULTIPLES.join(', ')}x of each system's maximum, 1 s calls, ` +
+      `then ${RECOVERY_SECONDS} s at half the maximum; ${rig.built ? 'dist build' : 'tsx sources'}`,
+  );
+  const systems: { system: System; target: string; pids: { drachtio: number; node: number } }[] = [
+    { system: 'callgate', target: `127.0.0.1:${rig.drCallgate.sipPort}`, pids: { drachtio: rig.drCallgate.child.proc.pid!, node: rig.callgate.child.proc.pid! } },
+    { system: 'bare', target: `127.0.0.1:${rig.drBare.sipPort}`, pids: { drachtio: rig.drBare.child.proc.pid!, node: rig.bare.proc.pid! } },
+  ];
+  const maxima: Partial<Record<System, number>> = {};
+  for (const s of systems) {
+    if (KNOWN_MAX[s.system] > 0) maxima[s.system] = KNOWN_MAX[s.system];
+    else {
+      log(`\n${s.system}: its maximum (< 0.1% failed calls, retransmissions < 5%), ${RAMP_SECONDS} s per rung`);
+      maxima[s.system] = (await findMaxCps(s.system, s.target, { seconds: RAMP_SECONDS, maxCps: 3000, log })).max;
+      await sleep(3000);
+    }
+  }
+  for (const s of systems) {
+    const max = maxima[s.system]!;
+    log(`\n${s.system}: maximum ${max} cps`);
+    if (max <= 0) throw new Error(`${s.system}: no rate passed; nothing to overload`);
+    for (const m of MULTIPLES) {
+      const row = await overloadRow(s.system, max, m, s.target, s.pids);
+      if (json) console.log(JSON.stringify(row));
+      else log(describe(row));
+      await sleep(5000); // the last calls end, the guard's signals settle
+    }
+  }
+  log('\ntargets for callgate: at 2x goodput >= 80% of its maximum, no retransmission storm, p99 INVITE-200 < 1 s; at 3x it serves and recovers within 5 s');
+} finally {
+  await rig.stop();
+}
+process.exit(0);

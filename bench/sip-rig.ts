@@ -1,0 +1,162 @@
+/**
+ * The SIP benches' rig: a Redis of its own, one funded account with room for any rate, a SIPp UAS answering
+ * as the switch, and two drachtio-servers on loopback, one in front of callgate and one in front of a bare
+ * drachtio-srf B2BUA (bench/bare-b2bua.ts) on the same route. Also the ramp that finds a system's highest
+ * rate, and the /proc readings (RSS, CPU) the benches report.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startRedisServer } from '../test/helpers/redis-servers.js';
+import {
+  Child, REPO_ROOT, startCallgate, startDrachtio, startSipp, startUas, type Callgate, type Drachtio,
+} from '../test/helpers/sip-stack.js';
+import { loadConfig } from '../src/config/index.js';
+import { connectRedis } from '../src/redis/client.js';
+import { createKeys } from '../src/redis/keys.js';
+import { createEngine } from '../src/redis/engine.js';
+import { createAccountService } from '../src/accounts/service.js';
+
+/** The number every bench call dials: the deck's only prefix, 44. */
+export const BENCH_DIALED = '4420712345678';
+
+export interface SipRig {
+  callgate: Callgate;
+  /** The drachtio-server in front of callgate, and the one in front of the bare B2BUA. */
+  drCallgate: Drachtio;
+  drBare: Drachtio;
+  bare: Child;
+  /** Whether callgate runs the built dist/ (as production does) or the TypeScript sources. */
+  built: boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts the rig; `callgateEnv` is laid over the bench's callgate settings. */
+export async function startSipRig(name: string, callgateEnv: Record<string, string> = {}): Promise<SipRig> {
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  };
+  try {
+    const redis = await startRedisServer();
+    stops.push(() => redis.stop());
+    const prefix = `${name}:`;
+    const config = loadConfig({ env: {}, overrides: { redis: { url: redis.url, keyPrefix: prefix } } });
+    const conn = await connectRedis(config);
+    stops.push(() => conn.close());
+    const keys = createKeys(prefix);
+    const engine = createEngine({ redis: conn.redis, keys, switchId: 'bench', leaseTtlMs: config.billing.leaseTtlMs });
+    const accounts = createAccountService({ redis: conn.redis, keys, engine, config });
+    await accounts.loadRateDeck('bench', 'prefix,rate_per_min,first_increment,next_increment,connect_fee\n44,0.012345,6,6,0.001\n');
+    await accounts.putAccount(
+      'loadtest', { type: 'prepaid', channels: 100_000, cps: 10_000, burst: 10_000, billingCountry: 'US', deckId: 'bench', ips: ['127.0.0.1'] }, { mode: 'create' },
+    );
+    await accounts.applyFunds('loadtest', '100000000', 'bench-seed');
+
+    const uas = await startUas(name, 'uas-answer');
+    stops.push(() => uas.stop());
+    const drCallgate = await startDrachtio(`${name}-callgate`);
+    stops.push(() => drCallgate.stop());
+    const drBare = await startDrachtio(`${name}-bare`);
+    stops.push(() => drBare.stop());
+    const built = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'));
+    const callgate = await startCallgate({
+      name, switchId: 'bench', redisUrl: redis.url, keyPrefix: prefix, cdrDir: mkdtempSync(join(tmpdir(), 'callgate-bench-cdr-')),
+      drachtio: drCallgate, routeUris: [uas.uri], built,
+      env: {
+        NODE_ENV: 'production', CALLGATE_LOG_LEVEL: 'info', CALLGATE_TICK_INTERVAL_MS: '10000', CALLGATE_LEASE_TTL_MS: '30000',
+        CALLGATE_SWEEP_INTERVAL_MS: '5000', CALLGATE_RESERVATION_SECONDS: '60', CALLGATE_TAXES: '[]', CALLGATE_CDR_RECORD_REJECTED: 'true',
+        // as shipped: the overload guard on, with its defaults (the e2e harness turns it off)
+        CALLGATE_OVERLOAD_ENABLED: 'true',
+        ...callgateEnv,
+      },
+    });
+    stops.push(() => callgate.stop());
+    const bare = new Child(`${name}-bare-b2bua`, process.execPath, ['--import', 'tsx', 'bench/bare-b2bua.ts', String(drBare.adminPort), drBare.secret, uas.uri]);
+    stops.push(() => bare.stop());
+    await bare.waitForOutput(/connected to drachtio-server/, 30_000);
+    await sleep(1000);
+    return { callgate, drCallgate, drBare, bare, built, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface Rung {
+  cps: number;
+  calls: number;
+  ok: number;
+  failed: number;
+  retrans: number;
+  pass: boolean;
+}
+
+/** One rung: `seconds` of 1-s answered calls at `cps`, judged on SIPp's final counts (< 0.1% failed, retransmissions < 5%). */
+export async function rung(name: string, target: string, cps: number, seconds: number): Promise<Rung> {
+  const calls = Math.round(cps * seconds);
+  const run = await startSipp({
+    name: `${name}-${cps}`, scenario: 'uac-answered', target, service: BENCH_DIALED, calls, rate: cps, holdMs: 1000,
+    limit: Math.max(50, cps * 4), timeoutMs: (seconds + 30) * 1000,
+  });
+  const r = await run.done;
+  const retrans = Number(r.stats['Retransmissions(C)'] ?? 0);
+  const ok = Number.isFinite(r.successful) ? r.successful : 0;
+  const failed = Number.isFinite(r.failed) ? r.failed : calls;
+  const lost = Math.max(0, calls - ok - failed);
+  const pass = ok > 0 && (failed + lost) / calls < 0.001 && retrans / calls < 0.05;
+  return { cps, calls, ok, failed: failed + lost, retrans, pass };
+}
+
+/**
+ * A system's highest passing rate: up by half each rung from 50 cps until a rung fails (or `maxCps`), then
+ * three bisections between the last pass and the first failure.
+ */
+export async function findMaxCps(
+  name: string, target: string, o: { seconds: number; maxCps: number; log: (line: string) => void },
+): Promise<{ max: number; rungs: Rung[] }> {
+  const rungs: Rung[] = [];
+  const report = (s: Rung) =>
+    o.log(`  ${name.padEnd(9)} ${String(s.cps).padStart(5)} cps: ${s.ok}/${s.calls} ok, ${s.failed} failed, ${s.retrans} retransmissions ${s.pass ? '' : '  <- over'}`);
+  let best = 0;
+  let cps = 50;
+  let failedAt = 0;
+  while (cps <= o.maxCps) {
+    const s = await rung(name, target, cps, o.seconds);
+    rungs.push(s);
+    report(s);
+    if (!s.pass) {
+      failedAt = cps;
+      break;
+    }
+    best = cps;
+    await sleep(2000); // let the previous rung's calls and timers drain
+    cps = Math.round(cps * 1.5);
+  }
+  for (let i = 0; i < 3 && failedAt > 0 && best > 0 && failedAt - best > 10; i++) {
+    await sleep(3000);
+    const mid = Math.round((best + failedAt) / 2);
+    const s = await rung(name, target, mid, o.seconds);
+    rungs.push(s);
+    report(s);
+    if (s.pass) best = mid;
+    else failedAt = mid;
+  }
+  return { max: best, rungs };
+}
+
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? 'NaN');
+  return kb * 1024;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the fields after the command name, which is in parentheses and may hold spaces
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
