@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config/load.js';
-import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, ramp, type LoadSignals } from './overload.js';
+import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, ramp, stackTimeOfDayMs, waitSinceStamp, type LoadSignals } from './overload.js';
 
-const config = resolveConfig({ overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyShare: { low: 0.5, high: 0.9 } } }).overload;
-const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0 };
+const config = resolveConfig({
+  overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyShare: { low: 0.5, high: 0.9 }, inviteWaitMs: { low: 50, high: 250 } },
+}).overload;
+const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0 };
 
 /** A guard over a load the test sets, and a random sequence it chooses (cycled). */
 function guardOver(signals: LoadSignals, randoms: number[] = [0.5], over = config) {
@@ -29,13 +31,14 @@ describe('the load level', () => {
     expect(ramp(900, { low: 100, high: 500 })).toBe(1);
     expect(ramp(Number.NaN, { low: 100, high: 500 })).toBe(0);
     expect(loadLevel(idle, config)).toBe(0);
-    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6 }, config)).toBe(0.75);
+    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6, inviteWaitMs: 0 }, config)).toBe(0.75);
+    expect(loadLevel({ ...idle, inviteWaitMs: 200 }, config)).toBe(0.75);
   });
 });
 
 describe('the overload guard', () => {
   it('sheds nothing while every signal is at or below its low threshold, whatever the random draws', () => {
-    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5 }, [0, 0.001, 0.999]);
+    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5, inviteWaitMs: 50 }, [0, 0.001, 0.999]);
     for (let k = 0; k < 30; k++) expect(guard.check()).toEqual({ shed: false, level: 0 });
   });
 
@@ -104,5 +107,49 @@ describe('the load monitor', () => {
     } finally {
       monitor.stop();
     }
+  });
+});
+
+describe('the INVITE wait (drachtio-server to this process)', () => {
+  it('reads drachtio-server\'s stamp, the UTC time of day to the microsecond, and refuses any other form', () => {
+    expect(stackTimeOfDayMs('00:00:00.000000')).toBe(0);
+    expect(stackTimeOfDayMs('15:56:54.992879')).toBeCloseTo(((15 * 60 + 56) * 60 + 54) * 1000 + 992.879, 6);
+    expect(stackTimeOfDayMs('23:59:59.5')).toBe(86_399_500);
+    for (const bad of [undefined, '', '24:00:00.000000', '12:60:00.000000', '12:00:00', '1796313414.992879', '12:00:00.1234567']) {
+      expect(stackTimeOfDayMs(bad)).toBeUndefined();
+    }
+  });
+
+  it('takes the wait across midnight the short way round, and a stamp ahead of this clock as a small negative wait', () => {
+    const day = 86_400_000;
+    const midnight = Date.UTC(2026, 11, 3);
+    expect(waitSinceStamp(day - 30, midnight + 20)).toBe(50);
+    expect(waitSinceStamp(1000, midnight + 1200)).toBe(200);
+    expect(waitSinceStamp(1200, midnight + 1000)).toBe(-200);
+    expect(waitSinceStamp(10, midnight + day - 10)).toBe(-20);
+  });
+
+  it('is the mean wait of the window above the lowest wait remembered, so that a clock offset cancels; 0 when no INVITE came', async () => {
+    const monitor = createLoadMonitor({ sampleIntervalMs: 250, admitDeadlineMs: 250 });
+    const stamp = (ms: number) => {
+      const d = new Date(ms);
+      const p = (n: number, w = 2) => String(n).padStart(w, '0');
+      return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds() * 1000, 6)}`;
+    };
+    const skew = 7_000; // drachtio-server's clock 7 s behind this one: every wait reads 7 s too long
+    const now = Date.UTC(2026, 11, 3, 12, 0, 0);
+    const sampled = () => monitor.sample(); // the window ends
+    for (const w of [2, 3, 2]) monitor.inviteReceived(stamp(now - skew - w), now);
+    sampled();
+    expect(monitor.signals().inviteWaitMs).toBeCloseTo(1 / 3, 1); // mean 2.33 above the lowest, 2
+    for (const w of [202, 302]) monitor.inviteReceived(stamp(now - skew - w), now);
+    sampled();
+    expect(monitor.signals().inviteWaitMs).toBeCloseTo(250, 1); // a backlog: mean 252 above the idle 2
+    monitor.inviteReceived(undefined, now); // no stamp (an older drachtio-server): not counted
+    sampled();
+    expect(monitor.signals().inviteWaitMs).toBe(0);
+    for (const w of [2, 4]) monitor.inviteReceived(stamp(now - skew - w), now);
+    sampled();
+    expect(monitor.signals().inviteWaitMs).toBeCloseTo(1, 1); // the backlog is gone
   });
 });

@@ -12,6 +12,12 @@ export interface LoadSignals {
    * EWMA, decaying while no admit runs.
    */
   admitLatencyShare: number;
+  /**
+   * How long the INVITEs of the last sample window waited between drachtio-server handing them to this
+   * process and this process reading them (the link's and the event loop's backlog together), mean, in ms,
+   * above the lowest wait seen in the last few minutes (so that a clock offset between the two hosts cancels).
+   */
+  inviteWaitMs: number;
 }
 
 export type LoadSignalSource = () => LoadSignals;
@@ -39,6 +45,7 @@ export function loadLevel(signals: LoadSignals, config: OverloadConfig): number 
     ramp(signals.eventLoopDelayMs, config.eventLoopDelayMs),
     ramp(signals.inFlight, config.inFlight),
     ramp(signals.admitLatencyShare, config.admitLatencyShare),
+    ramp(signals.inviteWaitMs, config.inviteWaitMs),
   );
 }
 
@@ -79,7 +86,7 @@ export function forcedLevelSignals(readLevel: () => number, config: OverloadConf
   return () => {
     const level = readLevel();
     const clamped = Number.isFinite(level) ? Math.min(1, Math.max(0, level)) : 0;
-    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0 };
+    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0, inviteWaitMs: 0 };
   };
 }
 
@@ -91,6 +98,32 @@ export interface LoadMonitorOptions {
   alpha?: number;
   /** monitorEventLoopDelay's resolution, ms (its floor, subtracted from what it reports). */
   resolutionMs?: number;
+  /** How long the lowest INVITE wait is remembered, as the zero of the wait signal (default 5 minutes). */
+  baseWaitMemoryMs?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * drachtio-server's stamp on a message it hands to the application (drachtio-srf's `req.stackTime`): the
+ * UTC time of day, `HH:MM:SS.uuuuuu`, taken with sofia-sip's su_now() when drachtio passes the message on.
+ * Returns ms since midnight UTC, or undefined when the stamp is absent or not in that form.
+ */
+export function stackTimeOfDayMs(stamp: string | undefined): number | undefined {
+  const m = stamp === undefined ? null : /^(\d{2}):(\d{2}):(\d{2})\.(\d{1,6})$/.exec(stamp);
+  if (!m) return undefined;
+  const [h, min, sec] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (h > 23 || min > 59 || sec > 59) return undefined;
+  return ((h * 60 + min) * 60 + sec) * 1000 + Number(m[4]!.padEnd(6, '0')) / 1000;
+}
+
+/**
+ * The wait of one message: now minus its stamp, both as times of day, taken across midnight the short way
+ * round (a stamp a little ahead of this clock gives a small negative wait, never one of almost a day).
+ */
+export function waitSinceStamp(stampMs: number, nowMs: number): number {
+  const d = (((nowMs % DAY_MS) - stampMs) % DAY_MS + DAY_MS) % DAY_MS;
+  return d > DAY_MS / 2 ? d - DAY_MS : d;
 }
 
 /**
@@ -99,16 +132,38 @@ export interface LoadMonitorOptions {
  * scripts' latency, fed with what the engine already observes and updated once a window, so that it decays back to 0
  * while no admit runs (when every INVITE is shed, nothing else would bring it down).
  */
-export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10 }: LoadMonitorOptions) {
+export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10, baseWaitMemoryMs = 300_000 }: LoadMonitorOptions) {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let eventLoopDelayMs = 0;
   let inFlight = 0;
   let admitLatencyShare = 0;
   let windowSum = 0;
   let windowCount = 0;
+  let inviteWaitMs = 0;
+  let waitSum = 0;
+  let waitCount = 0;
+  let waitMin = Number.POSITIVE_INFINITY;
+  // the lowest wait of each recent window: their minimum is the wait of an idle link, the signal's zero
+  const baseWaits: number[] = [];
+  const baseWindows = Math.max(1, Math.ceil(baseWaitMemoryMs / sampleIntervalMs));
   let timer: NodeJS.Timeout | undefined;
 
+  function sampleWaits(): void {
+    if (waitCount === 0) {
+      inviteWaitMs = 0; // no INVITE came: nothing waits
+      return;
+    }
+    baseWaits.push(waitMin);
+    if (baseWaits.length > baseWindows) baseWaits.shift();
+    const base = Math.min(...baseWaits);
+    inviteWaitMs = Math.max(0, waitSum / waitCount - base);
+    waitSum = 0;
+    waitCount = 0;
+    waitMin = Number.POSITIVE_INFINITY;
+  }
+
   function sample(): void {
+    sampleWaits();
     const p99 = histogram.count > 0 ? histogram.percentile(99) / 1e6 : resolutionMs;
     eventLoopDelayMs = Math.max(0, p99 - resolutionMs);
     histogram.reset();
@@ -119,7 +174,18 @@ export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0
   }
 
   return {
-    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare }),
+    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare, inviteWaitMs }),
+    /** Ends the current sample window now (start() does it every sampleIntervalMs). */
+    sample,
+    /** A new INVITE read from drachtio-server, with its stamp (`req.stackTime`); one without a stamp is not counted. */
+    inviteReceived(stackTime: string | undefined, nowMs: number = Date.now()): void {
+      const stamp = stackTimeOfDayMs(stackTime);
+      if (stamp === undefined) return;
+      const wait = waitSinceStamp(stamp, nowMs);
+      waitSum += wait;
+      waitCount += 1;
+      if (wait < waitMin) waitMin = wait;
+    },
     admissionStarted(): void {
       inFlight += 1;
     },

@@ -62,6 +62,7 @@ export const DEFAULTS = deepFreeze(
     eventLoopDelayMs: { low: 200, high: 1000 },
     inFlight: { low: 5000, high: 20_000 },
     admitLatencyShare: { low: 0.6, high: 0.95 },
+    inviteWaitMs: { low: 50, high: 250 },
     severeLevel: 0.9,
     retryAfterSeconds: { min: 2, max: 10 },
   },

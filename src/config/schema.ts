@@ -85,6 +85,8 @@ const overloadSchema = z.object({
   inFlight: band(10_000_000),
   /** The admit script's recent latency as a share of redis.commandTimeoutMs, its deadline. */
   admitLatencyShare: band(1),
+  /** How long new INVITEs waited between drachtio-server and this process (mean of the window, above the idle wait). */
+  inviteWaitMs: band(60_000),
   /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
   severeLevel: z.number().gt(0).max(1),
   retryAfterSeconds: z

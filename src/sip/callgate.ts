@@ -100,7 +100,7 @@ export function createCallgate(deps: CallgateDeps) {
     admitInvite, config, logger, metrics, isDraining: () => state !== 'running',
     recordRejection: (attempt) => cdrWriter.recordRejection(attempt),
     overload: createOverloadGuard({ config: config.overload, signals: deps.loadSignals ?? load.signals }),
-    inFlight: load,
+    load,
   });
   const bridgeCall = createBridge({
     srf, routeUris: config.routeUris, registry, logger, metrics,

@@ -15,6 +15,7 @@ function invite(uri = 'sip:4420712345678@198.51.100.1', headers: Record<string, 
     locals: {},
     uri,
     source_address: '203.0.113.7',
+    stackTime: '12:00:00.250000',
     get: (name: string) => headers[name],
     has: (name: string) => name in headers,
     getParsedHeader: () => ({ uri: 'sip:15551230000@203.0.113.7' }),
@@ -101,7 +102,7 @@ describe('the Request-URI edges', () => {
 });
 
 describe('the overload guard at the INVITE edge', () => {
-  const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0 };
+  const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0 };
   /** A guard over a load the test sets (in flight 5000-20000 by default), drawing the given randoms in turn. */
   const guardAt = (inFlight: number, randoms = [0.5]) => {
     let i = 0;
@@ -130,15 +131,19 @@ describe('the overload guard at the INVITE edge', () => {
     }
   });
 
-  it('admits as before when the guard does not shed, counting the admission in flight until it answers', async () => {
+  it('admits as before when the guard does not shed, telling the load monitor of the INVITE and of the admission in flight until it answers', async () => {
     const seen: string[] = [];
-    const inFlight = { admissionStarted: () => seen.push('started'), admissionEnded: () => seen.push('ended') };
+    const load = {
+      inviteReceived: (stamp: string | undefined) => seen.push(`received ${stamp}`),
+      admissionStarted: () => seen.push('started'),
+      admissionEnded: () => seen.push('ended'),
+    };
     const admitInvite = async (): Promise<never> => {
       seen.push('admit');
       throw new Error('redis away');
     };
-    const { sent } = await runMiddleware(admitInvite, undefined, 'silent', { overload: guardAt(0, [0]), inFlight });
-    expect(seen).toEqual(['started', 'admit', 'ended']);
+    const { sent } = await runMiddleware(admitInvite, undefined, 'silent', { overload: guardAt(0, [0]), load });
+    expect(seen).toEqual(['received 12:00:00.250000', 'started', 'admit', 'ended']);
     expect(sent[0]!.status).toBe(503);
     expect(sent[0]!.headers.Reason).not.toContain('Overloaded');
   });

@@ -21,8 +21,11 @@ export interface AdmissionControlDeps {
   isDraining?: () => boolean;
   /** Sheds new INVITEs under overload (503 `overloaded`), before any Redis work. */
   overload?: OverloadGuard;
-  /** Told when an admission starts and ends: the overload guard's in-flight signal. */
-  inFlight?: { admissionStarted(): void; admissionEnded(): void };
+  /**
+   * The overload guard's signals from this middleware: each new INVITE as it is read (with drachtio-server's
+   * stamp, for the wait signal), and each admission's start and end (the in-flight signal).
+   */
+  load?: { inviteReceived(stackTime: string | undefined): void; admissionStarted(): void; admissionEnded(): void };
 }
 
 /** A SIP URI's user part and whether it carried a password part (`sip:user:password@host`). */
@@ -131,6 +134,7 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
   async function admit(req: SrfRequest, res: SrfResponse, next: () => void): Promise<void> {
     const receivedAt = Date.now();
     const started = performance.now();
+    deps.load?.inviteReceived(req.stackTime);
     const facts = inviteFacts(req, config.identification.trustedHeader, receivedAt);
     const malformed = requestUriRefusal(req.uri, config.sip.maxDialedLength);
     if (malformed) {
@@ -147,12 +151,12 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
       rejectInvite(res, reject('overloaded', retryMs), randomUUID(), seedOf(facts));
       return;
     }
-    deps.inFlight?.admissionStarted();
+    deps.load?.admissionStarted();
     let decision: Awaited<ReturnType<AdmitInvite>>;
     try {
       decision = await deps.admitInvite(facts);
     } finally {
-      deps.inFlight?.admissionEnded();
+      deps.load?.admissionEnded();
     }
     metrics?.admissionSeconds.observe((performance.now() - started) / 1000);
     if (!decision.admitted) {
