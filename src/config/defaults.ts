@@ -64,6 +64,7 @@ export const DEFAULTS = deepFreeze(
     admitLatencyShare: { low: 0.6, high: 0.95 },
     inviteWaitMs: { low: 50, high: 250 },
     severeLevel: 0.9,
+    unrouteHoldMs: 2000,
     retryAfterSeconds: { min: 2, max: 10 },
   },
   cdr: {

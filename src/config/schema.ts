@@ -89,6 +89,8 @@ const overloadSchema = z.object({
   inviteWaitMs: band(60_000),
   /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
   severeLevel: z.number().gt(0).max(1),
+  /** At the severe level the INVITE route comes off drachtio-server for at least this long; 0: never. */
+  unrouteHoldMs: z.number().int().min(0).max(600_000),
   retryAfterSeconds: z
     .object({ min: z.number().int().min(0).max(3600), max: z.number().int().min(0).max(3600) })
     .refine((r) => r.max >= r.min, { message: 'max must be at least min', path: ['max'] }),

@@ -93,6 +93,21 @@ export function createMetrics() {
       registers: [registry],
     }),
     draining: new Gauge({ name: 'callgate_draining', help: '1 while draining for shutdown', registers: [registry] }),
+    overloadLevel: new Gauge({
+      name: 'callgate_overload_level',
+      help: 'The overload guard\'s load level (0-1) at its last sample: the probability that a new INVITE is shed',
+      registers: [registry],
+    }),
+    inviteRouteOff: new Gauge({
+      name: 'callgate_invite_route_off',
+      help: '1 while the severe overload level has the INVITE route off drachtio-server (it answers new INVITEs 503 itself)',
+      registers: [registry],
+    }),
+    inviteRouteOffSeconds: new Counter({
+      name: 'callgate_invite_route_off_seconds_total',
+      help: 'Seconds the INVITE route was off drachtio-server at the severe overload level (counted when it comes back)',
+      registers: [registry],
+    }),
     catalogAccounts: new Gauge({
       name: 'callgate_catalog_accounts',
       help: 'Accounts in this instance\'s catalog in memory (the ones it can identify); every instance on one Redis should show the same figure',

@@ -9,7 +9,7 @@ import { createEngine } from '../redis/engine.js';
 import { createChangeBus } from '../redis/change-bus.js';
 import { createDirectory } from '../admission/directory.js';
 import { createAdmission } from '../admission/admit.js';
-import { createLoadMonitor, createOverloadGuard, type LoadSignalSource } from '../admission/overload.js';
+import { createLoadMonitor, createOverloadGuard, loadLevel, type LoadSignalSource } from '../admission/overload.js';
 import { createCallRegistry } from '../calls/registry.js';
 import { createSweeper } from '../calls/sweeper.js';
 import { createUsageJournal } from '../calls/journal.js';
@@ -20,6 +20,7 @@ import { createDispatcher } from '../notify/dispatcher.js';
 import { createOverflowGuard } from '../notify/overflow.js';
 import { admissionControl } from './middleware.js';
 import { createBridge, upstreamFailureReason } from './bridge.js';
+import { createSevereUnroute } from './severe-unroute.js';
 import type { SipHandler, SipMiddleware } from './srf-augment.js';
 
 export interface CallgateDeps {
@@ -94,12 +95,24 @@ export function createCallgate(deps: CallgateDeps) {
     intervalMs: config.notify.scanIntervalMs, instanceId: config.switchId, onMoved: (_id, n) => metrics.eventsOverflowed.inc(n),
   });
 
+  // the guard's level, once a sample window: a gauge, and at the severe level the INVITE route off drachtio-server
+  const loadSignals = deps.loadSignals ?? load.signals;
+  const unroute = createSevereUnroute({
+    srf, logger, metrics, severeLevel: config.overload.severeLevel, holdMs: config.overload.unrouteHoldMs,
+  });
+  let levelTimer: NodeJS.Timeout | undefined;
+  const watchLevel = () => {
+    const level = loadLevel(loadSignals(), config.overload);
+    metrics.overloadLevel.set(level);
+    unroute.update(level);
+  };
+
   let state: 'created' | 'running' | 'draining' | 'stopped' = 'created';
   const admitInvite = createAdmission({ config, directory, engine, logger });
   const admission: SipMiddleware = admissionControl({
     admitInvite, config, logger, metrics, isDraining: () => state !== 'running',
     recordRejection: (attempt) => cdrWriter.recordRejection(attempt),
-    overload: createOverloadGuard({ config: config.overload, signals: deps.loadSignals ?? load.signals }),
+    overload: createOverloadGuard({ config: config.overload, signals: loadSignals }),
     load,
   });
   const bridgeCall = createBridge({
@@ -129,6 +142,8 @@ export function createCallgate(deps: CallgateDeps) {
   }
 
   async function stopParts(): Promise<void> {
+    if (levelTimer) clearInterval(levelTimer);
+    unroute.stop();
     load.stop();
     await sweeper.stop();
     await cdrWriter.stop();
@@ -152,7 +167,11 @@ export function createCallgate(deps: CallgateDeps) {
       for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
       sweeper.start();
       overflow.start();
-      if (config.overload.enabled && !deps.loadSignals) load.start();
+      if (config.overload.enabled) {
+        if (!deps.loadSignals) load.start();
+        levelTimer = setInterval(watchLevel, config.overload.sampleIntervalMs);
+        levelTimer.unref();
+      }
       // admission does not depend on notifications: a failed start is logged, and the events wait in Redis
       await dispatcher?.start().catch((err: unknown) => logger.error({ err }, 'webhook dispatcher failed to start'));
       state = 'running';

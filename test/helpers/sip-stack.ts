@@ -405,6 +405,8 @@ export interface Callgate {
   adminUrl: string;
   /** How many accounts its catalog in memory holds (callgate_catalog_accounts, read from /metrics). */
   catalogAccounts(): Promise<number>;
+  /** A label-less metric's value, read from its /metrics (NaN when absent). */
+  metric(name: string): Promise<number>;
   /** SIGTERM: drains, as in production. */
   stop(): Promise<void>;
   /** SIGKILL: the instance dies with its calls up. */
@@ -468,15 +470,20 @@ export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
     throw new Error(`${child.name} did not log its admin API address; see ${child.logPath}`);
   }
   const adminUrl = listening[1]!;
+  const metric = async (name: string): Promise<number> => {
+    const body = await (await fetch(`${adminUrl}/metrics`)).text();
+    const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+    return m ? Number(m[1]) : Number.NaN;
+  };
   return {
     switchId: o.switchId,
     child,
     adminUrl,
     async catalogAccounts(): Promise<number> {
-      const body = await (await fetch(`${adminUrl}/metrics`)).text();
-      const m = /^callgate_catalog_accounts (\d+)$/m.exec(body);
-      return m ? Number(m[1]) : 0;
+      const n = await metric('callgate_catalog_accounts');
+      return Number.isNaN(n) ? 0 : n;
     },
+    metric,
     stop: () => child.stop('SIGTERM', 5000),
     kill: () => child.stop('SIGKILL', 0),
   };
