@@ -299,7 +299,8 @@ export class E2E {
   async stop(): Promise<void> {
     for (const s of activeSipps) await s.stop('SIGKILL', 0);
     const steps: (() => Promise<unknown>)[] = [
-      async () => this.callgate?.stop(),
+      // every callgate this block started, its own and the tests' (stopping one twice is a no-op)
+      ...this.callgates.map((c) => () => c.stop()),
       ...this.extra.reverse().map((x) => () => x.stop()),
       async () => this.uas?.stop(),
       async () => this.drachtio?.stop(),
