@@ -126,14 +126,59 @@ interface Row {
   node_cpu_pct: number;
   recovery_s: number;
   recovered: boolean;
+  /** callgate only: its guard's level (mean and highest of 1-s scrapes), and the seconds its INVITE route was off. */
+  guard_level_mean?: number;
+  guard_level_max?: number;
+  route_off_s?: number;
+  /** callgate only: the highest of each guard signal seen in the scrapes. */
+  signals_max?: Record<string, number>;
 }
 
-async function overloadRow(system: System, max: number, multiple: number, target: string, pids: { drachtio: number; node: number }): Promise<Row> {
+/** Scrapes callgate's /metrics once a second while a rate runs: what its overload guard saw. */
+function watchGuard(adminUrl: string) {
+  const levels: number[] = [];
+  const signalsMax: Record<string, number> = {};
+  let routeOffFirst: number | undefined;
+  let routeOffLast = 0;
+  let offNow = 0;
+  const scrape = async () => {
+    const body = await (await fetch(`${adminUrl}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(body)?.[1] ?? 'NaN');
+    levels.push(value(/^callgate_overload_level (\S+)$/m));
+    for (const m of body.matchAll(/^callgate_overload_signal\{signal="([^"]+)"\} (\S+)$/gm)) {
+      signalsMax[m[1]!] = Math.max(signalsMax[m[1]!] ?? 0, Number(Number(m[2]).toFixed(3)));
+    }
+    const total = value(/^callgate_invite_route_off_seconds_total (\S+)$/m);
+    routeOffFirst ??= total;
+    routeOffLast = total;
+    offNow = value(/^callgate_invite_route_off (\S+)$/m);
+  };
+  const timer = setInterval(() => void scrape().catch(() => {}), 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      const ok = levels.filter((l) => Number.isFinite(l));
+      return {
+        guard_level_mean: ok.length ? Number((ok.reduce((a, b) => a + b, 0) / ok.length).toFixed(3)) : 0,
+        guard_level_max: ok.length ? Number(Math.max(...ok).toFixed(3)) : 0,
+        // seconds counted when the route came back, and a second per scrape that found it still off
+        route_off_s: Number(((routeOffLast - (routeOffFirst ?? routeOffLast)) + (offNow === 1 ? 1 : 0)).toFixed(1)),
+        signals_max: signalsMax,
+      };
+    },
+  };
+}
+
+async function overloadRow(
+  system: System, max: number, multiple: number, target: string, pids: { drachtio: number; node: number }, adminUrl?: string,
+): Promise<Row> {
   const offeredCps = Math.round(max * multiple);
   const calls = Math.round(offeredCps * SECONDS);
   const cpu0 = { drachtio: cpuSeconds(pids.drachtio), node: cpuSeconds(pids.node), at: performance.now() };
+  const guard = adminUrl ? watchGuard(adminUrl) : undefined;
   const load = loadRun(`bench-overload-${system}-${multiple}x`, target, offeredCps, SECONDS);
   await sleep(SECONDS * 1000);
+  const seen = guard?.stop();
   const cpu1 = { drachtio: cpuSeconds(pids.drachtio), node: cpuSeconds(pids.node), at: performance.now() };
   // the drop: the overload run has placed its calls; a second caller goes on at half the maximum
   const recovery = await loadRun(`bench-overload-${system}-${multiple}x-recovery`, target, Math.max(1, Math.round(max / 2)), RECOVERY_SECONDS);
@@ -160,6 +205,7 @@ async function overloadRow(system: System, max: number, multiple: number, target
     node_cpu_pct: Math.round(((cpu1.node - cpu0.node) / elapsed) * 100),
     recovery_s: seconds,
     recovered,
+    ...seen,
   };
 }
 
@@ -170,7 +216,10 @@ function describe(r: Row): string {
     `goodput ${String(r.goodput_cps).padStart(6)} cps (${Math.round(r.goodput_share_of_max * 100)}% of max), ` +
     `503 ${r.refused_503}, failed ${r.failed}, retrans ${r.retransmissions}, ` +
     `INVITE-200 p50 ${p(r.invite_200_p50_ms)} ms p99 ${p(r.invite_200_p99_ms)} ms, ` +
-    `cpu drachtio ${r.drachtio_cpu_pct}% node ${r.node_cpu_pct}%, recovery ${r.recovered ? `${r.recovery_s} s` : `> ${r.recovery_s} s (not recovered)`}`
+    `cpu drachtio ${r.drachtio_cpu_pct}% node ${r.node_cpu_pct}%, recovery ${r.recovered ? `${r.recovery_s} s` : `> ${r.recovery_s} s (not recovered)`}` +
+    (r.guard_level_mean === undefined
+      ? ''
+      : `\n             guard level mean ${r.guard_level_mean} max ${r.guard_level_max}, route off ${r.route_off_s} s, signals max ${JSON.stringify(r.signals_max)}`)
   );
 }
 
@@ -180,8 +229,11 @@ try {
     `callgate bench:overload — ${SECONDS} s per rate at ${MULTIPLES.join(', ')}x of each system's maximum, 1 s calls, ` +
       `then ${RECOVERY_SECONDS} s at half the maximum; ${rig.built ? 'dist build' : 'tsx sources'}`,
   );
-  const systems: { system: System; target: string; pids: { drachtio: number; node: number } }[] = [
-    { system: 'callgate', target: `127.0.0.1:${rig.drCallgate.sipPort}`, pids: { drachtio: rig.drCallgate.child.proc.pid!, node: rig.callgate.child.proc.pid! } },
+  const systems: { system: System; target: string; pids: { drachtio: number; node: number }; adminUrl?: string }[] = [
+    {
+      system: 'callgate', target: `127.0.0.1:${rig.drCallgate.sipPort}`, pids: { drachtio: rig.drCallgate.child.proc.pid!, node: rig.callgate.child.proc.pid! },
+      adminUrl: rig.callgate.adminUrl,
+    },
     { system: 'bare', target: `127.0.0.1:${rig.drBare.sipPort}`, pids: { drachtio: rig.drBare.child.proc.pid!, node: rig.bare.proc.pid! } },
   ];
   const maxima: Partial<Record<System, number>> = {};
@@ -198,7 +250,7 @@ try {
     log(`\n${s.system}: maximum ${max} cps`);
     if (max <= 0) throw new Error(`${s.system}: no rate passed; nothing to overload`);
     for (const m of MULTIPLES) {
-      const row = await overloadRow(s.system, max, m, s.target, s.pids);
+      const row = await overloadRow(s.system, max, m, s.target, s.pids, s.adminUrl);
       if (json) console.log(JSON.stringify(row));
       else log(describe(row));
       await sleep(5000); // the last calls end, the guard's signals settle

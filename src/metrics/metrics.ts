@@ -98,6 +98,12 @@ export function createMetrics() {
       help: 'The overload guard\'s load level (0-1) at its last sample: the probability that a new INVITE is shed',
       registers: [registry],
     }),
+    overloadSignal: new Gauge({
+      name: 'callgate_overload_signal',
+      help: 'Each signal the overload guard reads, at its last sample (event_loop_delay_ms, in_flight, admit_latency_share, invite_wait_ms); the thresholds are set against these',
+      labelNames: ['signal'] as const,
+      registers: [registry],
+    }),
     inviteRouteOff: new Gauge({
       name: 'callgate_invite_route_off',
       help: '1 while the severe overload level has the INVITE route off drachtio-server (it answers new INVITEs 503 itself)',

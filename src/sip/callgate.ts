@@ -102,8 +102,13 @@ export function createCallgate(deps: CallgateDeps) {
   });
   let levelTimer: NodeJS.Timeout | undefined;
   const watchLevel = () => {
-    const level = loadLevel(loadSignals(), config.overload);
+    const signals = loadSignals();
+    const level = loadLevel(signals, config.overload);
     metrics.overloadLevel.set(level);
+    metrics.overloadSignal.labels('event_loop_delay_ms').set(signals.eventLoopDelayMs);
+    metrics.overloadSignal.labels('in_flight').set(signals.inFlight);
+    metrics.overloadSignal.labels('admit_latency_share').set(signals.admitLatencyShare);
+    metrics.overloadSignal.labels('invite_wait_ms').set(signals.inviteWaitMs);
     unroute.update(level);
   };
 
