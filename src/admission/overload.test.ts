@@ -5,7 +5,7 @@ import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, 
 const config = resolveConfig({
   overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyShare: { low: 0.5, high: 0.9 }, inviteWaitMs: { low: 50, high: 250 } },
 }).overload;
-const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0 };
+const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0 };
 
 /** A guard over a load the test sets, and a random sequence it chooses (cycled). */
 function guardOver(signals: LoadSignals, randoms: number[] = [0.5], over = config) {
@@ -31,14 +31,14 @@ describe('the load level', () => {
     expect(ramp(900, { low: 100, high: 500 })).toBe(1);
     expect(ramp(Number.NaN, { low: 100, high: 500 })).toBe(0);
     expect(loadLevel(idle, config)).toBe(0);
-    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6, inviteWaitMs: 0 }, config)).toBe(0.75);
+    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6, inviteWaitMs: 0, hostCpuBusy: 0 }, config)).toBe(0.75);
     expect(loadLevel({ ...idle, inviteWaitMs: 200 }, config)).toBe(0.75);
   });
 });
 
 describe('the overload guard', () => {
   it('sheds nothing while every signal is at or below its low threshold, whatever the random draws', () => {
-    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5, inviteWaitMs: 50 }, [0, 0.001, 0.999]);
+    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5, inviteWaitMs: 50, hostCpuBusy: 0.5 }, [0, 0.001, 0.999]);
     for (let k = 0; k < 30; k++) expect(guard.check()).toEqual({ shed: false, level: 0 });
   });
 
@@ -151,5 +151,21 @@ describe('the INVITE wait (drachtio-server to this process)', () => {
     for (const w of [2, 4]) monitor.inviteReceived(stamp(now - skew - w), now);
     sampled();
     expect(monitor.signals().inviteWaitMs).toBeCloseTo(1, 1); // the backlog is gone
+  });
+});
+
+describe('the host CPU in use', () => {
+  it('is the busy share of every core between two samples, smoothed, and ramps the level like any signal', () => {
+    let t = { idle: 0, total: 0 };
+    const monitor = createLoadMonitor({ sampleIntervalMs: 250, admitDeadlineMs: 250, alpha: 0.5, cpuTimes: () => t });
+    t = { idle: 100, total: 500 }; // 80% busy
+    monitor.sample();
+    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.4, 9); // half-way from 0
+    t = { idle: 100, total: 1000 }; // 100% busy
+    monitor.sample();
+    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.7, 9);
+    monitor.sample(); // no tick in between: the last figure stays
+    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.7, 9);
+    expect(loadLevel({ ...idle, hostCpuBusy: 0.95 }, resolveConfig({}).overload)).toBeCloseTo(0.5, 9); // defaults 0.9 to 1
   });
 });

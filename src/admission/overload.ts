@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
 
@@ -18,6 +19,12 @@ export interface LoadSignals {
    * above the lowest wait seen in the last few minutes (so that a clock offset between the two hosts cancels).
    */
   inviteWaitMs: number;
+  /**
+   * The share of the host's CPU time in use (all cores, every process: drachtio-server's too), 0 to 1, over
+   * the last sample windows (EWMA). On a host out of CPU every process waits, drachtio-server's reading of
+   * its socket included, which this process's own signals do not see.
+   */
+  hostCpuBusy: number;
 }
 
 export type LoadSignalSource = () => LoadSignals;
@@ -46,6 +53,7 @@ export function loadLevel(signals: LoadSignals, config: OverloadConfig): number 
     ramp(signals.inFlight, config.inFlight),
     ramp(signals.admitLatencyShare, config.admitLatencyShare),
     ramp(signals.inviteWaitMs, config.inviteWaitMs),
+    ramp(signals.hostCpuBusy, config.hostCpuBusy),
   );
 }
 
@@ -86,7 +94,7 @@ export function forcedLevelSignals(readLevel: () => number, config: OverloadConf
   return () => {
     const level = readLevel();
     const clamped = Number.isFinite(level) ? Math.min(1, Math.max(0, level)) : 0;
-    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0, inviteWaitMs: 0 };
+    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0 };
   };
 }
 
@@ -100,6 +108,19 @@ export interface LoadMonitorOptions {
   resolutionMs?: number;
   /** How long the lowest INVITE wait is remembered, as the zero of the wait signal (default 5 minutes). */
   baseWaitMemoryMs?: number;
+  /** The host's CPU times so far (os.cpus(), summed over the cores); injected by tests. */
+  cpuTimes?: () => { idle: number; total: number };
+}
+
+/** The host's CPU times so far, in ms, summed over every core. */
+export function hostCpuTimes(): { idle: number; total: number } {
+  let idle = 0;
+  let total = 0;
+  for (const { times } of cpus()) {
+    idle += times.idle;
+    total += times.user + times.nice + times.sys + times.idle + times.irq;
+  }
+  return { idle, total };
 }
 
 const DAY_MS = 86_400_000;
@@ -132,7 +153,9 @@ export function waitSinceStamp(stampMs: number, nowMs: number): number {
  * scripts' latency, fed with what the engine already observes and updated once a window, so that it decays back to 0
  * while no admit runs (when every INVITE is shed, nothing else would bring it down).
  */
-export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10, baseWaitMemoryMs = 300_000 }: LoadMonitorOptions) {
+export function createLoadMonitor({
+  sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10, baseWaitMemoryMs = 300_000, cpuTimes = hostCpuTimes,
+}: LoadMonitorOptions) {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let eventLoopDelayMs = 0;
   let inFlight = 0;
@@ -146,7 +169,19 @@ export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0
   // the lowest wait of each recent window: their minimum is the wait of an idle link, the signal's zero
   const baseWaits: number[] = [];
   const baseWindows = Math.max(1, Math.ceil(baseWaitMemoryMs / sampleIntervalMs));
+  let hostCpuBusy = 0;
+  let lastCpu = cpuTimes();
   let timer: NodeJS.Timeout | undefined;
+
+  function sampleCpu(): void {
+    const now = cpuTimes();
+    const total = now.total - lastCpu.total;
+    const idle = now.idle - lastCpu.idle;
+    lastCpu = now;
+    if (total <= 0) return; // the clock ticks coarser than the window: keep the last figure
+    const busy = Math.min(1, Math.max(0, 1 - idle / total));
+    hostCpuBusy = alpha * busy + (1 - alpha) * hostCpuBusy;
+  }
 
   function sampleWaits(): void {
     if (waitCount === 0) {
@@ -164,6 +199,7 @@ export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0
 
   function sample(): void {
     sampleWaits();
+    sampleCpu();
     const p99 = histogram.count > 0 ? histogram.percentile(99) / 1e6 : resolutionMs;
     eventLoopDelayMs = Math.max(0, p99 - resolutionMs);
     histogram.reset();
@@ -174,7 +210,7 @@ export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0
   }
 
   return {
-    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare, inviteWaitMs }),
+    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare, inviteWaitMs, hostCpuBusy }),
     /** Ends the current sample window now (start() does it every sampleIntervalMs). */
     sample,
     /** A new INVITE read from drachtio-server, with its stamp (`req.stackTime`); one without a stamp is not counted. */
@@ -199,6 +235,7 @@ export function createLoadMonitor({ sampleIntervalMs, admitDeadlineMs, alpha = 0
     },
     start(): void {
       if (timer) return;
+      lastCpu = cpuTimes();
       histogram.enable();
       timer = setInterval(sample, sampleIntervalMs);
       timer.unref();

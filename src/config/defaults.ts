@@ -63,6 +63,7 @@ export const DEFAULTS = deepFreeze(
     inFlight: { low: 5000, high: 20_000 },
     admitLatencyShare: { low: 0.6, high: 0.95 },
     inviteWaitMs: { low: 50, high: 250 },
+    hostCpuBusy: { low: 0.9, high: 1 },
     severeLevel: 0.9,
     unrouteHoldMs: 2000,
     retryAfterSeconds: { min: 2, max: 10 },

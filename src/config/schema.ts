@@ -87,6 +87,8 @@ const overloadSchema = z.object({
   admitLatencyShare: band(1),
   /** How long new INVITEs waited between drachtio-server and this process (mean of the window, above the idle wait). */
   inviteWaitMs: band(60_000),
+  /** The host's CPU in use, all cores, as a share (EWMA of the sample windows). */
+  hostCpuBusy: band(1),
   /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
   severeLevel: z.number().gt(0).max(1),
   /** At the severe level the INVITE route comes off drachtio-server for at least this long; 0: never. */

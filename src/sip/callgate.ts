@@ -109,6 +109,7 @@ export function createCallgate(deps: CallgateDeps) {
     metrics.overloadSignal.labels('in_flight').set(signals.inFlight);
     metrics.overloadSignal.labels('admit_latency_share').set(signals.admitLatencyShare);
     metrics.overloadSignal.labels('invite_wait_ms').set(signals.inviteWaitMs);
+    metrics.overloadSignal.labels('host_cpu_busy').set(signals.hostCpuBusy);
     unroute.update(level);
   };
 
