@@ -5,7 +5,7 @@ import { createLoadMonitor, createOverloadGuard, forcedLevelSignals, loadLevel, 
 const config = resolveConfig({
   overload: { eventLoopDelayMs: { low: 100, high: 500 }, inFlight: { low: 100, high: 300 }, admitLatencyShare: { low: 0.5, high: 0.9 }, inviteWaitMs: { low: 50, high: 250 } },
 }).overload;
-const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0 };
+const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0, hostCpuLevel: 0 };
 
 /** A guard over a load the test sets, and a random sequence it chooses (cycled). */
 function guardOver(signals: LoadSignals, randoms: number[] = [0.5], over = config) {
@@ -31,14 +31,14 @@ describe('the load level', () => {
     expect(ramp(900, { low: 100, high: 500 })).toBe(1);
     expect(ramp(Number.NaN, { low: 100, high: 500 })).toBe(0);
     expect(loadLevel(idle, config)).toBe(0);
-    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6, inviteWaitMs: 0, hostCpuBusy: 0 }, config)).toBe(0.75);
+    expect(loadLevel({ eventLoopDelayMs: 200, inFlight: 250, admitLatencyShare: 0.6, inviteWaitMs: 0, hostCpuBusy: 0, hostCpuLevel: 0 }, config)).toBe(0.75);
     expect(loadLevel({ ...idle, inviteWaitMs: 200 }, config)).toBe(0.75);
   });
 });
 
 describe('the overload guard', () => {
   it('sheds nothing while every signal is at or below its low threshold, whatever the random draws', () => {
-    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5, inviteWaitMs: 50, hostCpuBusy: 0.5 }, [0, 0.001, 0.999]);
+    const { guard } = guardOver({ eventLoopDelayMs: 100, inFlight: 100, admitLatencyShare: 0.5, inviteWaitMs: 50, hostCpuBusy: 0.5, hostCpuLevel: 0 }, [0, 0.001, 0.999]);
     for (let k = 0; k < 30; k++) expect(guard.check()).toEqual({ shed: false, level: 0 });
   });
 
@@ -155,17 +155,29 @@ describe('the INVITE wait (drachtio-server to this process)', () => {
 });
 
 describe('the host CPU in use', () => {
-  it('is the busy share of every core between two samples, smoothed, and ramps the level like any signal', () => {
+  it('is the busy share of every core between two samples, smoothed; its shed level climbs while busy, holds in the band and falls below it', () => {
     let t = { idle: 0, total: 0 };
-    const monitor = createLoadMonitor({ sampleIntervalMs: 250, admitDeadlineMs: 250, alpha: 0.5, cpuTimes: () => t });
-    t = { idle: 100, total: 500 }; // 80% busy
-    monitor.sample();
-    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.4, 9); // half-way from 0
-    t = { idle: 100, total: 1000 }; // 100% busy
-    monitor.sample();
-    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.7, 9);
-    monitor.sample(); // no tick in between: the last figure stays
-    expect(monitor.signals().hostCpuBusy).toBeCloseTo(0.7, 9);
-    expect(loadLevel({ ...idle, hostCpuBusy: 0.95 }, resolveConfig({}).overload)).toBeCloseTo(0.5, 9); // defaults 0.9 to 1
+    const monitor = createLoadMonitor({ sampleIntervalMs: 250, admitDeadlineMs: 250, alpha: 0.5, cpuTimes: () => t, hostCpu: { low: 0.5, high: 0.7, step: 0.2 } });
+    const busy = (share: number) => {
+      t = { idle: t.idle + 100 * (1 - share), total: t.total + 100 };
+      monitor.sample();
+      return monitor.signals();
+    };
+    expect(busy(0.8)).toMatchObject({ hostCpuBusy: 0.4, hostCpuLevel: 0 }); // half-way from 0: in the band
+    expect(busy(1).hostCpuBusy).toBeCloseTo(0.7, 9);
+    expect(monitor.signals().hostCpuLevel).toBeCloseTo(0.2, 9); // at high: climbs
+    for (let k = 0; k < 6; k++) busy(1);
+    expect(monitor.signals().hostCpuLevel).toBe(1); // however long the host stays out of CPU, at most 1
+    monitor.sample(); // no tick in between: everything holds
+    expect(monitor.signals().hostCpuLevel).toBe(1);
+    for (let k = 0; k < 4; k++) busy(0.6); // the smoothed share comes down into the band
+    const inBand = monitor.signals();
+    expect(inBand.hostCpuBusy).toBeGreaterThan(0.5);
+    expect(inBand.hostCpuBusy).toBeLessThan(0.7);
+    expect(inBand.hostCpuLevel).toBe(1); // in the band: holds, so the shedding that brought it there goes on
+    busy(0);
+    busy(0);
+    expect(monitor.signals().hostCpuLevel).toBeCloseTo(0.8, 9); // below low: falls by half a step per window
+    expect(loadLevel({ ...idle, hostCpuLevel: 0.35 }, config)).toBeCloseTo(0.35, 9); // taken as it is
   });
 });

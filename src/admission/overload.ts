@@ -25,6 +25,12 @@ export interface LoadSignals {
    * its socket included, which this process's own signals do not see.
    */
   hostCpuBusy: number;
+  /**
+   * The shed level the host's CPU asks for, 0 to 1: it climbs by `hostCpuStep` each window while
+   * hostCpuBusy is at or above its `high`, falls by half that below its `low`, and holds between. A busy
+   * share stops at 100% however far the offered load goes past it; this level goes on until enough is shed.
+   */
+  hostCpuLevel: number;
 }
 
 export type LoadSignalSource = () => LoadSignals;
@@ -53,7 +59,7 @@ export function loadLevel(signals: LoadSignals, config: OverloadConfig): number 
     ramp(signals.inFlight, config.inFlight),
     ramp(signals.admitLatencyShare, config.admitLatencyShare),
     ramp(signals.inviteWaitMs, config.inviteWaitMs),
-    ramp(signals.hostCpuBusy, config.hostCpuBusy),
+    Math.min(1, Math.max(0, signals.hostCpuLevel)),
   );
 }
 
@@ -94,7 +100,7 @@ export function forcedLevelSignals(readLevel: () => number, config: OverloadConf
   return () => {
     const level = readLevel();
     const clamped = Number.isFinite(level) ? Math.min(1, Math.max(0, level)) : 0;
-    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0 };
+    return { eventLoopDelayMs: 0, inFlight: clamped === 0 ? 0 : low + clamped * (high - low), admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0, hostCpuLevel: 0 };
   };
 }
 
@@ -110,6 +116,8 @@ export interface LoadMonitorOptions {
   baseWaitMemoryMs?: number;
   /** The host's CPU times so far (os.cpus(), summed over the cores); injected by tests. */
   cpuTimes?: () => { idle: number; total: number };
+  /** hostCpuBusy's band, and how far hostCpuLevel moves in a window (overload.hostCpuBusy, overload.hostCpuStep). */
+  hostCpu?: { low: number; high: number; step: number };
 }
 
 /** The host's CPU times so far, in ms, summed over every core. */
@@ -155,6 +163,7 @@ export function waitSinceStamp(stampMs: number, nowMs: number): number {
  */
 export function createLoadMonitor({
   sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10, baseWaitMemoryMs = 300_000, cpuTimes = hostCpuTimes,
+  hostCpu = { low: 0.85, high: 0.95, step: 0.1 },
 }: LoadMonitorOptions) {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let eventLoopDelayMs = 0;
@@ -170,6 +179,7 @@ export function createLoadMonitor({
   const baseWaits: number[] = [];
   const baseWindows = Math.max(1, Math.ceil(baseWaitMemoryMs / sampleIntervalMs));
   let hostCpuBusy = 0;
+  let hostCpuLevel = 0;
   let lastCpu = cpuTimes();
   let timer: NodeJS.Timeout | undefined;
 
@@ -181,6 +191,8 @@ export function createLoadMonitor({
     if (total <= 0) return; // the clock ticks coarser than the window: keep the last figure
     const busy = Math.min(1, Math.max(0, 1 - idle / total));
     hostCpuBusy = alpha * busy + (1 - alpha) * hostCpuBusy;
+    if (hostCpuBusy >= hostCpu.high) hostCpuLevel = Math.min(1, hostCpuLevel + hostCpu.step);
+    else if (hostCpuBusy < hostCpu.low) hostCpuLevel = Math.max(0, hostCpuLevel - hostCpu.step / 2);
   }
 
   function sampleWaits(): void {
@@ -210,7 +222,7 @@ export function createLoadMonitor({
   }
 
   return {
-    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare, inviteWaitMs, hostCpuBusy }),
+    signals: (): LoadSignals => ({ eventLoopDelayMs, inFlight, admitLatencyShare, inviteWaitMs, hostCpuBusy, hostCpuLevel }),
     /** Ends the current sample window now (start() does it every sampleIntervalMs). */
     sample,
     /** A new INVITE read from drachtio-server, with its stamp (`req.stackTime`); one without a stamp is not counted. */

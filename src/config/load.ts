@@ -48,6 +48,7 @@ export const ENV_KEYS: Record<string, { path: string[]; parse?: (v: string) => u
   CALLGATE_OVERLOAD_UNROUTE_HOLD_MS: { path: ['overload', 'unrouteHoldMs'] },
   CALLGATE_OVERLOAD_HOST_CPU_LOW: { path: ['overload', 'hostCpuBusy', 'low'], parse: Number },
   CALLGATE_OVERLOAD_HOST_CPU_HIGH: { path: ['overload', 'hostCpuBusy', 'high'], parse: Number },
+  CALLGATE_OVERLOAD_HOST_CPU_STEP: { path: ['overload', 'hostCpuStep'], parse: Number },
   CALLGATE_OVERLOAD_INVITE_WAIT_LOW_MS: { path: ['overload', 'inviteWaitMs', 'low'] },
   CALLGATE_OVERLOAD_INVITE_WAIT_HIGH_MS: { path: ['overload', 'inviteWaitMs', 'high'] },
   CALLGATE_CDR_DIR: { path: ['cdr', 'dir'] },

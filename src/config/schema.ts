@@ -89,6 +89,8 @@ const overloadSchema = z.object({
   inviteWaitMs: band(60_000),
   /** The host's CPU in use, all cores, as a share (EWMA of the sample windows). */
   hostCpuBusy: band(1),
+  /** How far the host-CPU shed level moves per sample window (up above hostCpuBusy.high, half of it down below .low). */
+  hostCpuStep: z.number().gt(0).max(1),
   /** The load level (0-1) from which a shed INVITE also carries a jittered Retry-After. */
   severeLevel: z.number().gt(0).max(1),
   /** At the severe level the INVITE route comes off drachtio-server for at least this long; 0: never. */

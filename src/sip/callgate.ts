@@ -54,7 +54,10 @@ export function createCallgate(deps: CallgateDeps) {
   const metrics = deps.metrics ?? createMetrics();
   const keys = createKeys(config.redis.keyPrefix);
   // the overload guard's signals: sampled from start() to stop()
-  const load = createLoadMonitor({ sampleIntervalMs: config.overload.sampleIntervalMs, admitDeadlineMs: config.redis.commandTimeoutMs });
+  const load = createLoadMonitor({
+    sampleIntervalMs: config.overload.sampleIntervalMs, admitDeadlineMs: config.redis.commandTimeoutMs,
+    hostCpu: { ...config.overload.hostCpuBusy, step: config.overload.hostCpuStep },
+  });
   const engine = createEngine({
     redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
     observeScript: (script, seconds, answered) => {
@@ -110,6 +113,7 @@ export function createCallgate(deps: CallgateDeps) {
     metrics.overloadSignal.labels('admit_latency_share').set(signals.admitLatencyShare);
     metrics.overloadSignal.labels('invite_wait_ms').set(signals.inviteWaitMs);
     metrics.overloadSignal.labels('host_cpu_busy').set(signals.hostCpuBusy);
+    metrics.overloadSignal.labels('host_cpu_level').set(signals.hostCpuLevel);
     unroute.update(level);
   };
 

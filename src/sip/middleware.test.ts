@@ -102,7 +102,7 @@ describe('the Request-URI edges', () => {
 });
 
 describe('the overload guard at the INVITE edge', () => {
-  const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0 };
+  const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0, hostCpuLevel: 0 };
   /** A guard over a load the test sets (in flight 5000-20000 by default), drawing the given randoms in turn. */
   const guardAt = (inFlight: number, randoms = [0.5]) => {
     let i = 0;
