@@ -261,6 +261,45 @@ describeOnRedis('wire formats written by the Lua scripts decode with the TypeScr
     expect(await tap.until(id, 6)).toEqual(['event', 'funds', 'event', 'event', 'off', 'event']);
   });
 
+  it('account state: each call script writes back, as they were, the parts it does not use; a 7-field state comes back with 9', async () => {
+    const c = ctx();
+    const id = await fundedAccount(c, 10_000_000);
+    const rawState = async () => String(await c.conn.redis.hGet(c.keys.account(id), 'state')).split('|');
+    // a state written before the burn rate existed: status|offReason|balance|reserved|tokens|tokensAt|lowArmed
+    await c.conn.redis.hSet(c.keys.account(id), 'state', 'on||10000000|0|||1');
+    const first = uniq('call');
+    expect((await c.engine.admitCall({ accountId: id, callId: first, reservation: 60_000, seed: encodeSeed(seedFor(id)) })).outcome).toBe('admitted');
+    const admitted = await rawState();
+    expect(admitted).toHaveLength(9);
+    expect(admitted.slice(6)).toEqual(['1', '0.000', '0']);
+    expect(await accountHashOf(c, id)).toMatchObject({ status: 'on', balance: 10_000_000, reserved: 60_000, burn: 0, burnAt: 0 });
+
+    // tick and finalize never touch the CPS bucket (tokens|tokensAt)
+    await c.engine.tickCall({
+      accountId: id, callId: first, total: 1_000_000, cost: 1_000_000, tax: 0, billedSec: 60, talkMs: 60_000, answeredAt: 1, nextReservation: 70_000,
+    });
+    const ticked = await rawState();
+    expect(ticked.slice(4, 6)).toEqual(admitted.slice(4, 6));
+    expect(Number(ticked[7])).toBeGreaterThan(0);
+
+    // admit never touches the low-balance flag nor the burn rate (lowArmed|burn|burnAt)
+    const second = uniq('call');
+    expect((await c.engine.admitCall({ accountId: id, callId: second, reservation: 60_000, seed: encodeSeed(seedFor(id)) })).outcome).toBe('admitted');
+    const admittedAgain = await rawState();
+    expect(admittedAgain.slice(6)).toEqual(ticked.slice(6));
+    expect(admittedAgain.slice(0, 4)).toEqual(['on', '', '9000000', '130000']);
+
+    for (const callId of [first, second]) {
+      const fin = await c.engine.finalizeCall({
+        accountId: id, callId, total: 1_000_000, cost: 1_000_000, tax: 0, billedSec: 60, talkMs: 60_000, answeredAt: 1, endedAt: 2,
+        disposition: 'answered', reason: 'caller_bye', sipCode: 200,
+      });
+      expect(fin.outcome).toBe('finalized');
+      expect((await rawState()).slice(4, 6)).toEqual(admittedAgain.slice(4, 6));
+    }
+    expect(await accountHashOf(c, id)).toMatchObject({ status: 'on', balance: 8_000_000, reserved: 0 });
+  });
+
   it('a swept call: the orphaned CDR entry and the account hash after the sweep', async () => {
     const c = ctx();
     const id = await fundedAccount(c, 1_000_000);

@@ -50,7 +50,7 @@ if created == 1 then
   -- the starting state comes from the rules directly, and raises no event
   if exhausted(a) then a.status = 'off'; a.offReason = (a.type == 'postpaid') and 'credit_limit' or 'depleted' end
   a.lowArmed = (fundsOf(a) < a.low) and '0' or '1'
-  a.was = a.status .. '/' .. a.offReason
+  a.wasStatus, a.wasReason = a.status, a.offReason
 end
 settleAccount(a, KEYS[2], ARGV[1], now, ARGV[2], nil)
 return { 1, created, a.status, a.offReason, int(a.balance) }

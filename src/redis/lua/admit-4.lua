@@ -25,7 +25,7 @@
 local callId, switchId = ARGV[1], ARGV[2]
 local reservation, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 
-local a = loadAccount(KEYS[1])
+local a = loadAccountForAdmit(KEYS[1])
 if not a then return { -1 } end
 if a.status ~= 'on' then return { -2, a.offReason } end
 
@@ -47,21 +47,23 @@ if tokens < 1 then
 end
 a.tokens = tokens - 1
 
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+-- numbers given to redis.call are printed with '%.17g': these are printed once, with int()
+local nowText = int(now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', nowText)
 local inUse = redis.call('ZCARD', KEYS[2])
 if inUse >= a.channels then
   saveState(a)
   return { -5, inUse }
 end
 
-local expiry = now + ttl
-local record = formatCall({ sw = switchId, rsv = reservation, com = 0, cost = 0, tax = 0, bsec = 0, talk = 0, beat = now, ans = 0, static = ARGV[5] })
+local expiryText = int(now + ttl)
+local record = joinCall(switchId, int(reservation), '0', '0', '0', '0', '0', nowText, '0', ARGV[5])
 if redis.call('HSETNX', KEYS[3], callId, record) == 0 then
   saveState(a)
   return { -7 }
 end
-redis.call('ZADD', KEYS[2], expiry, callId)
-redis.call('ZADD', KEYS[4], expiry, callId)
+redis.call('ZADD', KEYS[2], expiryText, callId)
+redis.call('ZADD', KEYS[4], expiryText, callId)
 a.reserved = a.reserved + reservation
 saveState(a)
-return { 1, int(now), int(expiry), int(available - reservation) }
+return { 1, nowText, expiryText, int(available - reservation) }

@@ -23,19 +23,19 @@
 local accountId, callId = ARGV[1], ARGV[2]
 local raw = redis.call('HGET', KEYS[3], callId)
 if not raw then return { 0 } end
-local m = parseCall(raw)
-local a = loadAccount(KEYS[1])
+local sw, heldText, comText, _, _, _, _, _, _, static = callFields(raw)
+local a = loadAccountForBilling(KEYS[1])
 local now = nowMs()
 local total = tonumber(ARGV[3])
 
 if a then
-  debit(a, total - m.com, now)
-  a.reserved = a.reserved - m.rsv
+  debit(a, total - tonumber(comText), now)
+  a.reserved = a.reserved - tonumber(heldText)
   settleAccount(a, KEYS[6], accountId, now, ARGV[13], nil)
   -- a call torn down because its money ran out is an event for the customer's operations team; here it
   -- is atomic with the CDR, and emitted once since a second finalize changes nothing
   if ARGV[10] == 'torn_down' and ARGV[11] == 'funds_exhausted' then
-    emitEvent(KEYS[6], accountId, now, 'call_torn_down', a, { 'callId', callId, 'switchId', m.sw, 'reason', ARGV[11],
+    emitEvent(KEYS[6], accountId, now, 'call_torn_down', a, { 'callId', callId, 'switchId', sw, 'reason', ARGV[11],
       'sipCode', ARGV[12], 'talkMs', ARGV[7], 'billedSec', ARGV[6], 'total', int(total) }, ARGV[13])
   end
 end
@@ -43,7 +43,7 @@ redis.call('ZREM', KEYS[2], callId)
 redis.call('ZREM', KEYS[4], callId)
 redis.call('HDEL', KEYS[3], callId)
 
-local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', m.static, 'switchId', m.sw, 'writer', m.sw,
+local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', static, 'switchId', sw, 'writer', sw,
   'disposition', ARGV[10], 'reason', ARGV[11], 'sipCode', ARGV[12],
   'answeredAt', ARGV[8], 'endedAt', ARGV[9], 'talkMs', ARGV[7], 'billedSec', ARGV[6],
   'cost', ARGV[4], 'tax', ARGV[5], 'total', int(total), 'balanceAfter', int(a and a.balance or 0))

@@ -20,42 +20,46 @@
 --- @include "common"
 
 local accountId, callId = ARGV[1], ARGV[2]
-local total, cost, tax = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local total = tonumber(ARGV[3])
 local nextReservation, ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
 
 local raw = redis.call('HGET', KEYS[3], callId)
 if not raw then return { -6 } end
-local m = parseCall(raw)
-local a = loadAccount(KEYS[1])
+-- the record is rewritten from its texts: only what this tick changes is printed again
+local sw, heldText, comText, costText, taxText, _, _, _, ansText, static = callFields(raw)
+local held, committed = tonumber(heldText), tonumber(comText)
+local a = loadAccountForBilling(KEYS[1])
 if not a then return { -6 } end
 local now = nowMs()
 
 -- the committed figure only grows during a call; finalize settles the exact final amount
-if total > m.com then
-  debit(a, total - m.com, now)
-  m.com, m.cost, m.tax = total, cost, tax
+if total > committed then
+  debit(a, total - committed, now)
+  comText, costText, taxText = int(total), int(tonumber(ARGV[4])), int(tonumber(ARGV[5]))
 end
-a.reserved = a.reserved - m.rsv
-m.rsv = 0
-m.bsec, m.talk, m.beat = tonumber(ARGV[6]), tonumber(ARGV[7]), now
-if tonumber(ARGV[8]) > 0 then m.ans = tonumber(ARGV[8]) end
+a.reserved = a.reserved - held
+held = 0
+local answeredAt = tonumber(ARGV[8])
+if answeredAt > 0 then ansText = int(answeredAt) end
 
 local code = 1
 if a.status == 'on' then
   local available = availableOf(a)
   if available >= nextReservation then
-    m.rsv = nextReservation
+    held = nextReservation
   else
-    m.rsv = math.max(0, available)
+    held = math.max(0, available)
     code = 2
   end
-  a.reserved = a.reserved + m.rsv
+  a.reserved = a.reserved + held
 end
 settleAccount(a, KEYS[5], accountId, now, ARGV[11], nil)
 
-local expiry = now + ttl
-redis.call('ZADD', KEYS[2], expiry, callId)
-redis.call('ZADD', KEYS[4], expiry, callId)
-redis.call('HSET', KEYS[3], callId, formatCall(m))
+-- numbers given to redis.call are printed with '%.17g': the expiry is printed once, with int()
+local expiryText = int(now + ttl)
+redis.call('ZADD', KEYS[2], expiryText, callId)
+redis.call('ZADD', KEYS[4], expiryText, callId)
+redis.call('HSET', KEYS[3], callId,
+  joinCall(sw, int(held), comText, costText, taxText, int(tonumber(ARGV[6])), int(tonumber(ARGV[7])), int(now), ansText, static))
 if a.status ~= 'on' then return { -2, a.offReason, int(a.balance) } end
-return { code, int(m.rsv), int(a.balance), int(expiry) }
+return { code, int(held), int(a.balance), expiryText }

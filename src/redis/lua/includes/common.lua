@@ -11,7 +11,7 @@
 
 local BURN_TAU_S = 300
 
-local format = string.format
+local format, match = string.format, string.match
 
 -- Amounts and timestamps are whole numbers well inside 2^53: '%d' prints them in half the time of '%.0f',
 -- which rounds anything else (scripts run this a dozen times per call)
@@ -27,16 +27,16 @@ end
 
 local function parseAccount(key, limits, state)
   if not limits or not state then return nil end
-  local typ, creditLimit, channels, cps, burst, low = string.match(limits, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  local typ, creditLimit, channels, cps, burst, low = match(limits, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   local status, offReason, balance, reserved, tokens, tokensAt, lowArmed, burn, burnAt =
-    string.match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
+    match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
   return {
     key = key, type = typ, creditLimit = tonumber(creditLimit), channels = tonumber(channels), cps = tonumber(cps),
     burst = tonumber(burst), low = tonumber(low),
     status = status, offReason = offReason, balance = tonumber(balance), reserved = tonumber(reserved),
     tokens = tonumber(tokens), tokensAt = tonumber(tokensAt), lowArmed = lowArmed,
     burn = tonumber(burn) or 0, burnAt = tonumber(burnAt) or 0,
-    was = status .. '/' .. offReason,
+    wasStatus = status, wasReason = offReason,
   }
 end
 
@@ -45,11 +45,57 @@ local function loadAccount(key)
   return parseAccount(key, v[1], v[2])
 end
 
+-- The scripts every call runs decode only the part of the account they use: converting text to numbers
+-- and back is most of their cost. A part left undecoded is kept as its text and formatState writes it
+-- back as it was (a.bucket = tokens|tokensAt, a.tail = lowArmed|burn|burnAt); its fields are absent from
+-- the table, so code that uses them fails loudly instead of writing back a stale value. A state of another
+-- shape than the 9 fields scripts write (one written before the burn rate existed) is decoded in full.
+
+-- admit: funds, the CPS bucket and the channel limit; not the low-balance rule nor the burn rate
+local function loadAccountForAdmit(key)
+  local v = redis.call('HMGET', key, 'limits', 'state')
+  local limits, state = v[1], v[2]
+  if not limits or not state then return nil end
+  local typ, creditLimit, channels, cps, burst = match(limits, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|[^|]*$')
+  local status, offReason, balance, reserved, tokens, tokensAt, tail =
+    match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*|[^|]*|[^|]*)$')
+  if not typ or not status then return parseAccount(key, limits, state) end
+  return {
+    key = key, type = typ, creditLimit = tonumber(creditLimit), channels = tonumber(channels), cps = tonumber(cps),
+    burst = tonumber(burst), status = status, offReason = offReason, balance = tonumber(balance),
+    reserved = tonumber(reserved), tokens = tonumber(tokens), tokensAt = tonumber(tokensAt), tail = tail,
+    wasStatus = status, wasReason = offReason,
+  }
+end
+
+-- tick, finalize: the money, the automatic OFF and low-balance rules, the burn rate; not the CPS bucket
+-- nor the channel limit
+local function loadAccountForBilling(key)
+  local v = redis.call('HMGET', key, 'limits', 'state')
+  local limits, state = v[1], v[2]
+  if not limits or not state then return nil end
+  local typ, creditLimit, low = match(limits, '^([^|]*)|([^|]*)|[^|]*|[^|]*|[^|]*|([^|]*)$')
+  local status, offReason, balance, reserved, bucket, lowArmed, burn, burnAt =
+    match(state, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*|[^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  if not typ or not status then return parseAccount(key, limits, state) end
+  return {
+    key = key, type = typ, creditLimit = tonumber(creditLimit), low = tonumber(low),
+    status = status, offReason = offReason, balance = tonumber(balance), reserved = tonumber(reserved),
+    bucket = bucket, lowArmed = lowArmed, burn = tonumber(burn) or 0, burnAt = tonumber(burnAt) or 0,
+    wasStatus = status, wasReason = offReason,
+  }
+end
+
 local function formatState(a)
-  local tokens = a.tokens and string.format('%.6f', a.tokens) or ''
-  local tokensAt = a.tokensAt and int(a.tokensAt) or ''
-  return table.concat({ a.status, a.offReason, int(a.balance), int(a.reserved), tokens, tokensAt, a.lowArmed,
-    string.format('%.3f', a.burn), int(a.burnAt) }, '|')
+  local bucket = a.bucket
+  if not bucket or a.tokens ~= nil or a.tokensAt ~= nil then
+    bucket = (a.tokens and format('%.6f', a.tokens) or '') .. '|' .. (a.tokensAt and int(a.tokensAt) or '')
+  end
+  local tail = a.tail
+  if not tail or a.lowArmed ~= nil or a.burn ~= nil then
+    tail = a.lowArmed .. '|' .. format('%.3f', a.burn) .. '|' .. int(a.burnAt)
+  end
+  return a.status .. '|' .. a.offReason .. '|' .. int(a.balance) .. '|' .. int(a.reserved) .. '|' .. bucket .. '|' .. tail
 end
 
 local function saveState(a)
@@ -58,18 +104,21 @@ end
 
 -- live call record: switch|reserved|committed|cost|tax|billedSec|talkMs|lastBeat|answeredAt, a newline,
 -- then the static CDR fields (JSON, never decoded here; JSON text holds no raw newline)
+-- callFields gives every field as its text, decoding nothing; joinCall puts texts back together
+local function callFields(s)
+  return match(s, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|\n]*)\n(.*)$')
+end
+
+local function joinCall(sw, rsv, com, cost, tax, bsec, talk, beat, ans, static)
+  return sw .. '|' .. rsv .. '|' .. com .. '|' .. cost .. '|' .. tax .. '|' .. bsec .. '|' .. talk .. '|' .. beat .. '|' .. ans .. '\n' .. static
+end
+
 local function parseCall(s)
-  local sw, rsv, com, cost, tax, bsec, talk, beat, ans, static =
-    string.match(s, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|\n]*)\n(.*)$')
+  local sw, rsv, com, cost, tax, bsec, talk, beat, ans, static = callFields(s)
   return {
     sw = sw, rsv = tonumber(rsv), com = tonumber(com), cost = tonumber(cost), tax = tonumber(tax),
     bsec = tonumber(bsec), talk = tonumber(talk), beat = tonumber(beat), ans = tonumber(ans), static = static,
   }
-end
-
-local function formatCall(m)
-  return table.concat({ m.sw, int(m.rsv), int(m.com), int(m.cost), int(m.tax), int(m.bsec), int(m.talk), int(m.beat), int(m.ans) }, '|')
-    .. '\n' .. m.static
 end
 
 -- moves the balance by a call's charge (negative refunds a little at finalize) and feeds the burn rate
@@ -129,8 +178,8 @@ local function settleAccount(a, eventsKey, accountId, now, channel, reenableMini
     a.lowArmed = '1'
   end
   saveState(a)
-  if a.status .. '/' .. a.offReason ~= a.was then
-    emitEvent(eventsKey, accountId, now, 'status_changed', a, { 'previous', a.was }, channel)
+  if a.status ~= a.wasStatus or a.offReason ~= a.wasReason then
+    emitEvent(eventsKey, accountId, now, 'status_changed', a, { 'previous', a.wasStatus .. '/' .. a.wasReason }, channel)
     if a.status == 'off' then redis.call('PUBLISH', channel, 'off|' .. accountId) end
   end
 end
