@@ -63,7 +63,7 @@ export const DEFAULTS = deepFreeze(
     inFlight: { low: 250, high: 1000 },
     admitLatencyShare: { low: 0.6, high: 0.95 },
     inviteWaitMs: { low: 50, high: 250 },
-    hostCpuBusy: { low: 0.9, high: 0.97 },
+    hostCpuBusy: { low: 0.97, high: 0.995 },
     hostCpuStep: 0.1,
     severeLevel: 0.9,
     unrouteHoldMs: 2000,

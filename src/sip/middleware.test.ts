@@ -103,7 +103,7 @@ describe('the Request-URI edges', () => {
 
 describe('the overload guard at the INVITE edge', () => {
   const idle: LoadSignals = { eventLoopDelayMs: 0, inFlight: 0, admitLatencyShare: 0, inviteWaitMs: 0, hostCpuBusy: 0, hostCpuLevel: 0 };
-  /** A guard over a load the test sets (in flight 5000-20000 by default), drawing the given randoms in turn. */
+  /** A guard over a load the test sets (in flight 250-1000 by default: 750 is level 2/3), drawing the given randoms in turn. */
   const guardAt = (inFlight: number, randoms = [0.5]) => {
     let i = 0;
     return createOverloadGuard({ config: config.overload, signals: () => ({ ...idle, inFlight }), random: () => randoms[i++ % randoms.length]! });
@@ -114,7 +114,7 @@ describe('the overload guard at the INVITE edge', () => {
 
   it('refuses a shed INVITE with 503 and the overload Reason, counted and recorded, without running admission', async () => {
     const metrics = createMetrics();
-    const { sent, nextArgs, attempts, errors } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(15_000), metrics });
+    const { sent, nextArgs, attempts, errors } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(750), metrics });
     expect(nextArgs).toBeUndefined();
     expect(errors).toEqual([]); // admission never ran, so never failed
     expect(sent).toEqual([{ status: 503, headers: { Reason: 'SIP;cause=503;text="Overloaded: call shed, try again later"' } }]);
@@ -126,7 +126,7 @@ describe('the overload guard at the INVITE edge', () => {
 
   it('adds a jittered Retry-After within overload.retryAfterSeconds when the load is severe', async () => {
     for (const [draw, retry] of [[0, '2'], [0.5, '6'], [0.9999, '10']] as const) {
-      const { sent } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(25_000, [0, draw]) });
+      const { sent } = await runMiddleware(neverAdmits, undefined, 'error', { overload: guardAt(1250, [0, draw]) });
       expect(sent).toEqual([{ status: 503, headers: { Reason: expect.stringContaining('Overloaded'), 'Retry-After': retry } }]);
     }
   });
