@@ -53,7 +53,8 @@ export function createFakeSrf() {
   let behaviours: Behaviour[] = [answerAfter(5)];
   const routeCalls: string[] = [];
   const legs: Legs[] = [];
-  const srf = {
+  // an EventEmitter, as drachtio-srf's Srf is: callgate listens to its link events
+  const srf = Object.assign(new EventEmitter(), {
     createB2BUA: async (req: FakeRequest, _res: unknown, uri: string, _opts: unknown, cbs: { cbFinalizedUac?: () => void }) => {
       routeCalls.push(uri);
       const got = await behaviours[Math.min(routeCalls.length - 1, behaviours.length - 1)]!(req, routeCalls.length);
@@ -61,7 +62,7 @@ export function createFakeSrf() {
       legs.push(got);
       return got;
     },
-  } as unknown as Srf;
+  }) as unknown as Srf;
   return {
     srf,
     routeCalls,
