@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Config } from '../config/schema.js';
+import { DEFAULTS } from '../config/defaults.js';
 
 /** What shows overload in this process, read at each new INVITE. */
 export interface LoadSignals {
@@ -163,7 +164,7 @@ export function waitSinceStamp(stampMs: number, nowMs: number): number {
  */
 export function createLoadMonitor({
   sampleIntervalMs, admitDeadlineMs, alpha = 0.3, resolutionMs = 10, baseWaitMemoryMs = 300_000, cpuTimes = hostCpuTimes,
-  hostCpu = { low: 0.85, high: 0.95, step: 0.1 },
+  hostCpu = { ...DEFAULTS.overload.hostCpuBusy, step: DEFAULTS.overload.hostCpuStep },
 }: LoadMonitorOptions) {
   const histogram = monitorEventLoopDelay({ resolution: resolutionMs });
   let eventLoopDelayMs = 0;

@@ -100,7 +100,7 @@ export function createMetrics() {
     }),
     overloadSignal: new Gauge({
       name: 'callgate_overload_signal',
-      help: 'Each signal the overload guard reads, at its last sample (event_loop_delay_ms, in_flight, admit_latency_share, invite_wait_ms); the thresholds are set against these',
+      help: 'Each signal the overload guard reads, at its last sample (event_loop_delay_ms, in_flight, admit_latency_share, invite_wait_ms, host_cpu_busy, host_cpu_level); the thresholds are set against these',
       labelNames: ['signal'] as const,
       registers: [registry],
     }),

@@ -343,7 +343,7 @@ export class E2E {
     // the put was announced on the change channel: wait until every running callgate's catalog holds it
     const inCatalog = Number(await this.conn.redis.hLen(this.keys.catalog));
     for (const callgate of this.callgates.filter((c) => c.child.running)) {
-      await waitFor(`${callgate.child.name} to load account ${id} into its catalog`, async () => (await callgate.catalogAccounts()) >= inCatalog, { timeoutMs: 10_000 });
+      await waitFor(`${callgate.child.name} to load account ${id} into its catalog`, async () => (await callgate.metric('callgate_catalog_accounts')) >= inCatalog, { timeoutMs: 10_000 });
     }
     await this.track(id);
     return { id, techPrefix, dial: (number: string) => `${techPrefix}${number}` };

@@ -403,8 +403,6 @@ export interface Callgate {
   child: Child;
   /** Its admin API, e.g. http://127.0.0.1:PORT (the port the kernel picked). */
   adminUrl: string;
-  /** How many accounts its catalog in memory holds (callgate_catalog_accounts, read from /metrics). */
-  catalogAccounts(): Promise<number>;
   /** A label-less metric's value, read from its /metrics (NaN when absent). */
   metric(name: string): Promise<number>;
   /** SIGTERM: drains, as in production. */
@@ -479,10 +477,6 @@ export async function startCallgate(o: CallgateOptions): Promise<Callgate> {
     switchId: o.switchId,
     child,
     adminUrl,
-    async catalogAccounts(): Promise<number> {
-      const n = await metric('callgate_catalog_accounts');
-      return Number.isNaN(n) ? 0 : n;
-    },
     metric,
     stop: () => child.stop('SIGTERM', 5000),
     kill: () => child.stop('SIGKILL', 0),
