@@ -31,6 +31,7 @@ import { countBySwitch, mapBounded, readAccountCalls, type CallRecord } from './
 import { catalogAccountIds, type RouteContext } from './context.js';
 import { livePage } from './live/served-page.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { TrafficService } from '../traffic/service.js';
 
 /** How often the page reads /v1/live. */
 export const LIVE_REFRESH_SECONDS = 3;
@@ -55,6 +56,7 @@ export const REJECT_REASON_LABELS = {
   invalid_request_uri: 'Password in Request-URI',
   number_too_long: 'Number too long',
   overloaded: 'Overload shed',
+  fraud_blocked: 'Fraud rule block',
 } as const satisfies Record<RejectReason, string>;
 
 // ------------------------------------------------------------------------------------------ the series
@@ -214,6 +216,7 @@ const text = { type: 'string' } as const;
 const integer = { type: 'integer' } as const;
 const nullableText = { type: ['string', 'null'] } as const;
 const nullableInteger = { type: ['integer', 'null'] } as const;
+const nullableNumber = { type: ['number', 'null'] } as const;
 const counts = { type: 'object', additionalProperties: integer } as const;
 const money = (name: string) => ({ [name]: integer, [`${name}Usd`]: text });
 
@@ -233,6 +236,13 @@ const liveRow = {
     cps: { type: 'object', properties: { limit: integer, burst: integer, recent: { type: 'number' } } },
     burn: { type: 'object', properties: { perHour: integer, perHourUsd: text } },
     depletion: { type: 'object', properties: { secondsToDepletion: nullableInteger, depletesAt: nullableText } },
+    traffic: {
+      type: 'object',
+      properties: {
+        window: text, attempts: integer, answered: integer, asrPercent: nullableNumber, acdSeconds: nullableNumber,
+        shortCallPercent: nullableNumber, suspensionRecommended: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 
@@ -288,7 +298,9 @@ const rowsLimit = wholeNumber(1, LIVE_MAX_ACCOUNTS);
 const rowsOffset = wholeNumber(0, 1_000_000_000);
 
 /** Registers GET /live (public) and GET /v1/live (token) on the admin server, and the series sampler. */
-export function registerLiveView(server: FastifyInstance, ctx: RouteContext, metrics: Pick<Metrics, 'invites'>): void {
+export function registerLiveView(
+  server: FastifyInstance, ctx: RouteContext, metrics: Pick<Metrics, 'invites'>, traffic?: Pick<TrafficService, 'summary'>,
+): void {
   const { redis, keys, bounded } = ctx;
   const switchId = ctx.config.switchId;
   const series = createInviteSeries({ read: async () => (await metrics.invites.get()).values, now: () => ctx.now() });
@@ -334,11 +346,12 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
       liveCounts.sort((a, b) => b.live - a.live || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       const page = liveCounts.slice(offset.data!, offset.data! + limit.data!);
       const read = await mapBounded(page, ctx.scanConcurrency, async ({ id }) => {
-        const [hash, live] = await Promise.all([
+        const [hash, live, figures] = await Promise.all([
           redis.hGetAll(keys.account(id)) as Promise<Record<string, string>>,
           readAccountCalls(redis, keys, id),
+          traffic ? traffic.summary(id) : Promise.resolve(undefined),
         ]);
-        return { id, hash, records: live.records, unreadable: live.unreadable };
+        return { id, hash, records: live.records, unreadable: live.unreadable, figures };
       });
       return { ranked: liveCounts, rows: read };
     });
@@ -352,7 +365,7 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
       }).length;
 
     const out = [];
-    for (const { id, hash, records, unreadable } of rows) {
+    for (const { id, hash, records, unreadable, figures } of rows) {
       if (Object.keys(hash).length === 0) continue; // gone between the ranking and the read
       if (unreadable > 0) ctx.logger.warn({ accountId: id, unreadable }, 'live call records that could not be decoded were skipped');
       const account = accountFromHash(id, hash);
@@ -369,6 +382,7 @@ export function registerLiveView(server: FastifyInstance, ctx: RouteContext, met
         cps: { limit: account.cps, burst: account.burst, recent: recentInvites(records) / RECENT_CPS_WINDOW_SECONDS },
         burn: { perHour: funds.estimate.burnPerHour, perHourUsd: formatUsd(funds.estimate.burnPerHour) },
         depletion: funds.depletion,
+        ...(figures ? { traffic: figures } : {}),
       });
     }
 

@@ -50,6 +50,8 @@ import { deadlinesOf, type Redis } from '../redis/client.js';
 import type { Engine } from '../redis/engine.js';
 import type { Keys } from '../redis/keys.js';
 import { registerAccountRoutes } from './account-routes.js';
+import { registerTrafficRoutes } from './traffic-routes.js';
+import { createTrafficService } from '../traffic/service.js';
 import { registerCallRoutes } from './call-routes.js';
 import { registerDeckRoutes } from './deck-routes.js';
 import { registerPaymentRoutes } from './payment-routes.js';
@@ -83,7 +85,7 @@ export interface AdminOptions {
 }
 
 export interface AdminServerDeps {
-  config: Pick<Config, 'admin' | 'switchId' | 'billing' | 'redis'>;
+  config: Pick<Config, 'admin' | 'switchId' | 'billing' | 'redis' | 'traffic'>;
   redis: Redis;
   keys: Keys;
   engine: Engine;
@@ -220,6 +222,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   const readyMaxCdrLagMs = opts.readyMaxCdrLagMs ?? 60_000;
   const logger = deps.logger.child({ component: 'admin' });
   const accounts = deps.accounts ?? createAccountService({ redis, keys, engine: deps.engine, config });
+  const traffic = createTrafficService({ engine: deps.engine, config, ...(deps.now ? { now: deps.now } : {}) });
 
   const tokenMatches = config.admin.token === '' ? null : createBearerCheck(config.admin.token);
   const server = Fastify({
@@ -341,6 +344,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
       registerCallRoutes(api, ctx);
       registerDeckRoutes(api, ctx);
       registerPaymentRoutes(api, ctx);
+      registerTrafficRoutes(api, ctx, traffic);
       api.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
     },
     { prefix: '/v1' },
@@ -349,7 +353,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
   // --- live view (src/admin/live-view.ts): GET /live, the page (no token, no data); GET /v1/live, its data (token) ---
   // a plugin that shares the root scope (what fastify-plugin marks with skip-override), so that it loads after
   // the OpenAPI plugin and /v1/live is in the document, while `server.liveView` stays on the root instance
-  const liveView = async (root: FastifyInstance) => registerLiveView(root, ctx, metrics);
+  const liveView = async (root: FastifyInstance) => registerLiveView(root, ctx, metrics, traffic);
   Object.assign(liveView, { [Symbol.for('skip-override')]: true });
   void server.register(liveView);
 

@@ -3,9 +3,11 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import type { AdmittedCall, AdmittedSeed, CatalogEntry, CdrSeed, RejectReason } from '../model/index.js';
 import type { Engine, AdmitResult } from '../redis/engine.js';
+import { isEngineersOff } from '../model/index.js';
 import { encodeSeed } from '../redis/codecs/call-record.js';
 import { ScriptTimeoutError } from '../redis/script.js';
 import { reservationFor, type Rate } from '../rating/index.js';
+import type { TrafficGuard } from '../traffic/guard.js';
 import type { Directory } from './directory.js';
 import { createRejections, type AdmissionRejection } from './rejections.js';
 
@@ -50,6 +52,8 @@ export interface AdmissionDeps {
   directory: Pick<Directory, 'identify' | 'rateFor'>;
   engine: Pick<Engine, 'admitCall' | 'finalizeCall'>;
   logger: Logger;
+  /** Fraud rules, blocks and maximum call durations (traffic.enabled); absent: none apply. */
+  guard?: Pick<TrafficGuard, 'blockFor' | 'watchFor' | 'admitted' | 'maxCallSeconds'>;
 }
 
 /** The admit script's outcome that refuses the INVITE, as a refusal reason. */
@@ -58,7 +62,7 @@ function refusalOf(result: Exclude<AdmitResult, { outcome: 'admitted' }>): Rejec
     case 'unknown_account':
       return 'unknown_account';
     case 'off':
-      return result.offReason === 'manual' ? 'off_manual' : 'off_funds';
+      return isEngineersOff(result.offReason) ? 'off_manual' : 'off_funds';
     case 'insufficient_funds':
       return 'insufficient_funds';
     case 'cps_exceeded':
@@ -76,7 +80,7 @@ function refusalOf(result: Exclude<AdmitResult, { outcome: 'admitted' }>): Rejec
  * then one admit script call. Fails closed: when Redis does not answer within redis.commandTimeoutMs the
  * INVITE is refused as `unavailable`, and an admit that lands after that is released at once.
  */
-export function createAdmission({ config, directory, engine, logger }: AdmissionDeps) {
+export function createAdmission({ config, directory, engine, logger, guard }: AdmissionDeps) {
   const reject = createRejections(config.sip);
   const timeoutMs = config.redis.commandTimeoutMs;
 
@@ -104,11 +108,16 @@ export function createAdmission({ config, directory, engine, logger }: Admission
       rate, talkMs: 0, unitSeconds: config.billing.reservationSeconds, taxExempt: account.taxExempt, taxes: config.billing.taxes,
     });
     const seed = seedOf(facts, account, destination, rate) as AdmittedSeed;
+    const block = guard?.blockFor(account.id, destination, facts.receivedAt);
+    if (block) {
+      return refused(reject('fraud_blocked', undefined, `rule ${block.rule} (${block.limit}) until ${new Date(block.untilMs).toISOString()}`), seed);
+    }
+    const rule = guard?.watchFor(account.id, destination, facts.receivedAt);
 
     let result: AdmitResult;
     try {
       result = await engine.admitCall(
-        { accountId: account.id, callId, reservation, seed: encodeSeed(seed) },
+        { accountId: account.id, callId, reservation, seed: encodeSeed(seed), ...(rule ? { watch: { prefix: rule.prefix, number: destination } } : {}) },
         { timeoutMs, onLateAdmit: (late) => late.outcome === 'admitted' && releaseLateAdmit(account.id, callId) },
       );
     } catch (err) {
@@ -117,7 +126,14 @@ export function createAdmission({ config, directory, engine, logger }: Admission
       return refused(reject('unavailable'), seed);
     }
     if (result.outcome === 'admitted') {
-      return { admitted: true, call: { callId, account, destination, rate, reservation, seed, leaseExpiryMs: result.leaseExpiryMs } };
+      const call: AdmittedCall = { callId, account, destination, rate, reservation, seed, leaseExpiryMs: result.leaseExpiryMs };
+      if (rule && result.fraud) {
+        call.watchedPrefix = rule.prefix;
+        guard?.admitted(account.id, rule, result.fraud, facts.receivedAt);
+      }
+      const max = guard?.maxCallSeconds(account.id);
+      if (max) call.maxCallSeconds = max;
+      return { admitted: true, call };
     }
     if (result.outcome === 'duplicate_call') logger.error({ callId, accountId: account.id }, 'admit reported a duplicate call id');
     // an account deleted since the catalog was read is, to this INVITE, an unknown source

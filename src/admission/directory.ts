@@ -28,6 +28,8 @@ export interface DirectoryDeps {
   refreshIntervalMs?: number;
   /** The instance's change bus; without one the directory subscribes on its own. */
   changes?: ChangeBus;
+  /** Every account hash the directory reads (undefined: the account is gone): the fraud guard's settings and blocks. */
+  onAccountHash?: (accountId: string, hash: Record<string, string> | undefined) => void;
 }
 
 /** Accounts of the catalog that clash with another's (identification could not tell them apart). */
@@ -41,7 +43,7 @@ export interface CatalogAmbiguity {
  * exactly one Redis call (the admit script). Kept current by the change channel, and by a periodic full
  * reload in case a message was missed while the subscriber was disconnected.
  */
-export function createDirectory({ redis, keys, logger, trustedPeers, refreshIntervalMs = 60_000, changes }: DirectoryDeps) {
+export function createDirectory({ redis, keys, logger, trustedPeers, refreshIntervalMs = 60_000, changes, onAccountHash }: DirectoryDeps) {
   let idx: CatalogIndex = buildCatalogIndex([]);
   const decks = new Map<string, { version: string; deck: RateDeck }>();
   const trusted = trustedPeerSet(trustedPeers);
@@ -75,7 +77,9 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
   async function entryOf(id: string, stored: string | undefined): Promise<CatalogEntry | undefined> {
     const hash = (await redis.hGetAll(keys.account(id))) as Record<string, string>;
     let entry: CatalogEntry | undefined;
-    if (Object.keys(hash).length > 0) {
+    const exists = Object.keys(hash).length > 0;
+    onAccountHash?.(id, exists ? hash : undefined);
+    if (exists) {
       try {
         entry = catalogEntryOf(id, settingsFromHash(hash));
       } catch (err) {
@@ -122,6 +126,7 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
     const json = await redis.hGet(keys.catalog, id);
     const next = new Map(idx.byId);
     const e = json ? await entryOf(id, json) : undefined;
+    if (!json) onAccountHash?.(id, undefined);
     if (e) next.set(id, e);
     else next.delete(id);
     rebuild(next.values());
@@ -129,6 +134,11 @@ export function createDirectory({ redis, keys, logger, trustedPeers, refreshInte
 
   async function onMessage({ kind, id }: ChangeMessage): Promise<void> {
     if (kind === 'catalog') await reloadAccount(id);
+    else if (kind === 'traffic' && onAccountHash && ID_PATTERN.test(id)) {
+      // the account's fraud rules or blocks changed: its hash holds them, the catalog is untouched
+      const hash = (await redis.hGetAll(keys.account(id))) as Record<string, string>;
+      onAccountHash(id, Object.keys(hash).length > 0 ? hash : undefined);
+    }
     else if (kind === 'deck') {
       const version = await redis.hGet(keys.deckIndex, id);
       if (version) await loadDeck(id, version);

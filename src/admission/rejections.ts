@@ -22,11 +22,12 @@ export class AdmissionRejection extends Error {
 }
 
 export function createRejections(sip: Config['sip']) {
-  return function reject(reason: RejectReason, retryAfterMs?: number): AdmissionRejection {
+  /** `detail` is added to the reason's text (a fraud block names its rule). */
+  return function reject(reason: RejectReason, retryAfterMs?: number, detail?: string): AdmissionRejection {
     let retry: number | undefined;
     if (reason === 'cps_exceeded') retry = Math.max(sip.retryAfterSeconds, Math.ceil((retryAfterMs ?? 0) / 1000));
     // the overload guard's Retry-After is already jittered, and sent only when the load is severe
     else if (reason === 'overloaded' && retryAfterMs !== undefined) retry = Math.ceil(retryAfterMs / 1000);
-    return new AdmissionRejection(reason, sip.codes[reason], REJECT_TEXT[reason], retry);
+    return new AdmissionRejection(reason, sip.codes[reason], detail ? `${REJECT_TEXT[reason]}: ${detail}` : REJECT_TEXT[reason], retry);
   };
 }

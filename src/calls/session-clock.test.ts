@@ -50,7 +50,8 @@ interface Harness {
 }
 
 function startCall(
-  { tick = () => reserved(), finalize = () => finalized(), stopSignal }: { tick?: TickAnswer; finalize?: FinalizeAnswer; stopSignal?: AbortSignal } = {},
+  { tick = () => reserved(), finalize = () => finalized(), stopSignal, call = admittedCall }:
+    { tick?: TickAnswer; finalize?: FinalizeAnswer; stopSignal?: AbortSignal; call?: typeof admittedCall } = {},
 ): Harness {
   const clock = createFakeClock();
   const registry = createCallRegistry();
@@ -68,7 +69,7 @@ function startCall(
       return finalize(req, h.attempts.length);
     },
   };
-  h.session = new CallSession(admittedCall, {
+  h.session = new CallSession(call, {
     engine, config, clock, logger: pino({ level: 'silent' }), ...(stopSignal && { stopSignal }),
     hangup: (cause) => void h.hangups.push({ at: clock.now(), cause }),
     onFinalized: (_accountId, entryId) => void h.cdrEntries.push(entryId),
@@ -124,6 +125,7 @@ describe('CallSession on a fake clock: paid time', () => {
       req: {
         accountId: 'acme', callId: 'c1', total: 2 * PER_MINUTE, cost: 2 * PER_MINUTE, tax: 0, billedSec: 120, talkMs: 90_000,
         answeredAt, endedAt: h.clock.wall(), disposition: 'answered', reason: 'caller_bye', sipCode: 200,
+        prefix: '44', dialed: '442071234567',
       },
     });
     expect(h.cdrEntries).toEqual(['1-1']);
@@ -148,6 +150,30 @@ describe('CallSession on a fake clock: paid time', () => {
     expect(h.ticks.map((t) => t.at)).toEqual([0, 25_000, 50_000]);
     expect(h.ticks[2]!.req).toMatchObject({ talkMs: 50_000, total: PER_MINUTE });
     expect(h.attempts[0]!.req).toMatchObject({ talkMs: 70_000, billedSec: 120, total: 2 * PER_MINUTE, reason: 'callee_bye' });
+  });
+});
+
+describe('CallSession on a fake clock: maximum call duration', () => {
+  it('tears the call down at its account maxCallSeconds of talk, with a Reason, and bills that time', async () => {
+    const h = startCall({ call: { ...admittedCall, maxCallSeconds: 90 } });
+    await h.clock.advance(5_000); // ringing does not count
+    h.session.markAnswered();
+    await h.clock.advance(90_000 - 1);
+    expect(h.hangups).toEqual([]);
+    await h.clock.advance(1);
+    expect(h.hangups).toEqual([{ at: 95_000, cause: { cause: 403, text: 'Maximum call duration reached' } }]);
+    expect(h.attempts).toHaveLength(1);
+    expect(h.attempts[0]!.req).toMatchObject({ talkMs: 90_000, billedSec: 120, disposition: 'torn_down', reason: 'max_duration', sipCode: 200 });
+    expect(h.clock.pending()).toBe(0);
+  });
+  it('leaves no timer behind when the call ends before its limit', async () => {
+    const h = startCall({ call: { ...admittedCall, maxCallSeconds: 90 } });
+    h.session.markAnswered();
+    await h.clock.advance(30_000);
+    await h.session.end({ kind: 'bye', by: 'caller' });
+    expect(h.clock.pending()).toBe(0);
+    await h.clock.advance(120_000);
+    expect(h.hangups).toEqual([]);
   });
 });
 

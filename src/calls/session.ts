@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { callLogger, type Logger } from '../logger.js';
 import type { Engine, TickResult } from '../redis/engine.js';
-import { outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
+import { isEngineersOff, outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
 import type { UsageJournal } from './journal.js';
 
@@ -80,6 +80,7 @@ export class CallSession {
   private answeredWall = 0;
   private stopTicking: (() => void) | undefined;
   private cancelPaidEnd: (() => void) | undefined;
+  private cancelMaxDuration: (() => void) | undefined;
   private committed: TalkPrice | undefined;
   private held: number;
   /** Talk time paid for so far (ms), when funds are short; undefined while reservations keep up. */
@@ -126,6 +127,8 @@ export class CallSession {
     if (this.answeredMono !== undefined || this.ended) return;
     this.answeredMono = this.clock.monotonic();
     this.answeredWall = this.clock.wall();
+    const max = this.call.maxCallSeconds;
+    if (max) this.cancelMaxDuration = this.clock.after(max * 1000, () => void this.teardown({ kind: 'max_duration' }));
     void this.tick();
   }
 
@@ -174,7 +177,7 @@ export class CallSession {
         return;
       }
       case 'off':
-        if (result.offReason === 'manual') {
+        if (isEngineersOff(result.offReason)) {
           await this.teardown({ kind: 'account_off' });
           return;
         }
@@ -261,6 +264,8 @@ export class CallSession {
     this.stopTicking?.();
     this.stopTicking = undefined;
     this.clearPaidEnd();
+    this.cancelMaxDuration?.();
+    this.cancelMaxDuration = undefined;
     const answered = this.answeredMono !== undefined;
     let talkMs = this.talkMs();
     // a call torn down for funds is billed the time it was paid for, not the milliseconds the BYE took
@@ -277,6 +282,7 @@ export class CallSession {
     const request = {
       accountId: this.accountId, callId: this.callId, total: price.total, cost: price.cost, tax: price.tax, billedSec: price.billedSec,
       talkMs, answeredAt: this.answeredWall, endedAt: this.clock.wall(), disposition, reason, sipCode,
+      prefix: this.call.seed.prefix, dialed: this.call.seed.to,
     };
     let journaled = false;
     const stop = this.deps.stopSignal;

@@ -30,7 +30,7 @@ const staticCdr: AdmittedSeed = {
   taxExempt: false,
 };
 
-/** What finalize-6.lua XADDs for a 60.75 s call billed 66 s at $0.012/min + $0.0005, with 17.4% tax. */
+/** What finalize-14.lua XADDs for a 60.75 s call billed 66 s at $0.012/min + $0.0005, with 17.4% tax. */
 const answeredFields = (over: Partial<AdmittedSeed> = {}, fields: Record<string, string> = {}) => ({
   callId: 'c-1',
   static: JSON.stringify({ ...staticCdr, ...over }),

@@ -9,7 +9,7 @@ import { AdminUnreachableError, ApiError } from './errors.js';
 export type Fetch = typeof globalThis.fetch;
 
 export interface RequestSpec {
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path under the base URL, its parameters already encoded (see `path`). */
   path: string;
   query?: Record<string, string | number | undefined>;

@@ -13,6 +13,7 @@ import { registerCallCommands } from './commands/calls.js';
 import { registerRatedeckCommands } from './commands/ratedeck.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerTopCommand } from './commands/top.js';
+import { registerTrafficCommands } from './commands/traffic.js';
 import type { CliDeps, CommandContext } from './context.js';
 import { EXIT, EXIT_HELP, describeFailure } from './exit-codes.js';
 import { UsageError } from './errors.js';
@@ -77,6 +78,7 @@ export function buildProgram(deps: CliDeps = {}, onFieldOverrides: (o: FieldOver
   registerAccountCommands(program, context);
   registerRatedeckCommands(program, context);
   registerCallCommands(program, context);
+  registerTrafficCommands(program, context);
   registerTopCommand(program, context);
   registerServeCommand(program, context);
   return program;

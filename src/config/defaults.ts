@@ -48,6 +48,7 @@ export const DEFAULTS = deepFreeze(
       invalid_request_uri: 400,
       number_too_long: 414,
       overloaded: 503,
+      fraud_blocked: 403,
     },
     retryAfterSeconds: 1,
     drainTimeoutMs: 30_000,
@@ -68,6 +69,15 @@ export const DEFAULTS = deepFreeze(
     severeLevel: 0.9,
     unrouteHoldMs: 2000,
     retryAfterSeconds: { min: 2, max: 10 },
+  },
+  traffic: {
+    enabled: true,
+    shortCallSeconds: 6,
+    minAnswered: 100,
+    snoozeMs: 3_600_000,
+    evaluateIntervalMs: 5000,
+    refusalFlushMs: 1000,
+    maxSamples: 20,
   },
   cdr: {
     dir: './cdr',

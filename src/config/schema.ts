@@ -100,6 +100,23 @@ const overloadSchema = z.object({
     .refine((r) => r.max >= r.min, { message: 'max must be at least min', path: ['max'] }),
 });
 
+/** Traffic profiles (src/traffic): the figures every account's calls feed, and how and when they are judged. */
+const trafficSchema = z.object({
+  enabled: z.boolean(),
+  /** An answered call shorter than this many seconds is a short call. */
+  shortCallSeconds: z.number().int().min(1).max(600),
+  /** A window is judged only once it holds at least this many answered calls. */
+  minAnswered: z.number().int().min(1).max(1_000_000),
+  /** After a rule alerts at a level, the same rule does not alert again at that level for this long. */
+  snoozeMs: ms(0, 30 * 86_400_000),
+  /** How often each instance judges the accounts whose calls it ended. */
+  evaluateIntervalMs: ms(100, 600_000),
+  /** Refused attempts are counted in the instance and written in one batch this often (a crash loses at most this much). */
+  refusalFlushMs: ms(50, 10_000),
+  /** Most call ids a critical alert carries as samples. */
+  maxSamples: z.number().int().min(0).max(20),
+});
+
 export const configSchema = z
   .object({
     switchId: id,
@@ -135,6 +152,7 @@ export const configSchema = z
     }),
     sweeper: z.object({ intervalMs: z.number().int().min(100).max(600_000) }),
     overload: overloadSchema,
+    traffic: trafficSchema,
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
     admin: z.object({ listen: hostPort, token: z.string() }),
     notify: notifySchema,

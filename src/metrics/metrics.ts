@@ -124,6 +124,17 @@ export function createMetrics() {
       help: 'Accounts whose source addresses (or id, but for case) identification cannot tell from another account\'s; their shared INVITEs are refused',
       registers: [registry],
     }),
+    trafficAlerts: new Counter({
+      name: 'callgate_traffic_alerts_total',
+      help: 'Traffic-profile alerts raised by this instance, by rule (short_call_ratio, zero_second_ratio, acd, asr, or fraud_<limit>: fraud_calls_per_minute, fraud_concurrent_calls, fraud_calls_per_day, fraud_repeat_dials) and level (warning|critical)',
+      labelNames: ['rule', 'level'] as const,
+      registers: [registry],
+    }),
+    trafficSuspensions: new Counter({
+      name: 'callgate_traffic_suspensions_total',
+      help: 'Accounts with autoSuspend turned OFF (msa_violation) by a critical traffic alert raised on this instance',
+      registers: [registry],
+    }),
     adminRequestSeconds: new Histogram({
       name: 'callgate_admin_request_duration_seconds',
       help: 'Admin API requests by method, route template (unmatched for unknown paths) and HTTP status',

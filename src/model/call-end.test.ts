@@ -14,6 +14,7 @@ const ENDS: Record<CallEndKind, CallEnd[]> = {
   funds: [{ kind: 'funds' }],
   account_off: [{ kind: 'account_off' }],
   lease_lost: [{ kind: 'lease_lost' }],
+  max_duration: [{ kind: 'max_duration' }],
   admission_timeout: [{ kind: 'admission_timeout', sipCode: 503 }],
 };
 

@@ -10,13 +10,15 @@ export type CallEnd =
   | { kind: 'funds' }
   | { kind: 'account_off' }
   | { kind: 'lease_lost' }
+  /** The call reached its account's maximum call duration (traffic maxCallSeconds). */
+  | { kind: 'max_duration' }
   /** The admit landed after admission had already refused the INVITE for Redis being too slow. */
   | { kind: 'admission_timeout'; sipCode: number };
 export type CallEndKind = CallEnd['kind'];
 
 /** Label of callgate_teardowns_total: calls callgate itself hung up. */
-export type TeardownLabel = 'funds' | 'account_off' | 'shutdown' | 'lease_lost';
-export const TEARDOWN_LABELS = ['funds', 'account_off', 'shutdown', 'lease_lost'] as const satisfies readonly TeardownLabel[];
+export type TeardownLabel = 'funds' | 'account_off' | 'shutdown' | 'lease_lost' | 'max_duration';
+export const TEARDOWN_LABELS = ['funds', 'account_off', 'shutdown', 'lease_lost', 'max_duration'] as const satisfies readonly TeardownLabel[];
 
 /** What callgate sends when it ends a call itself: the final response before answer, the Reason of the BYE after. */
 export interface HangupCause {
@@ -81,6 +83,10 @@ export const CALL_END_RULES: { readonly [K in CallEndKind]: EndRule } = {
   account_off: {
     hangup: { cause: 403, text: 'Account suspended' }, teardown: 'account_off', finalizes: true,
     outcome: tornDown('account_off', 403),
+  },
+  max_duration: {
+    hangup: { cause: 403, text: 'Maximum call duration reached' }, teardown: 'max_duration', finalizes: true,
+    outcome: tornDown('max_duration', 403),
   },
   shutdown: {
     hangup: { cause: 503, text: 'Switch shutting down' }, teardown: 'shutdown', finalizes: true,

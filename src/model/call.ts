@@ -62,4 +62,8 @@ export interface AdmittedCall {
   reservation: number;
   seed: AdmittedSeed;
   leaseExpiryMs: number;
+  /** The prefix of the fraud rule the call was counted under (src/traffic/fraud.ts), if any: it leaves the rule's live count at finalize. */
+  watchedPrefix?: string;
+  /** Tear the call down at this talk time (the account's traffic maxCallSeconds), if set. */
+  maxCallSeconds?: number;
 }

@@ -12,6 +12,7 @@ export const REJECT_REASONS = [
   'invalid_request_uri',
   'number_too_long',
   'overloaded',
+  'fraud_blocked',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -29,4 +30,5 @@ export const REJECT_TEXT: Record<RejectReason, string> = {
   invalid_request_uri: 'Request-URI user carries a password',
   number_too_long: 'Dialed number too long',
   overloaded: 'Overloaded: call shed, try again later',
+  fraud_blocked: 'Destination blocked by a fraud rule',
 };

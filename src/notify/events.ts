@@ -8,7 +8,7 @@
  */
 
 /** Event types the engine emits today; the dispatcher forwards any type, these are for config and docs. */
-export const KNOWN_EVENT_TYPES = ['low_balance', 'status_changed', 'call_torn_down'] as const;
+export const KNOWN_EVENT_TYPES = ['low_balance', 'status_changed', 'call_torn_down', 'traffic_warning', 'traffic_critical'] as const;
 
 /** Entry fields sent as JSON numbers when they hold an integer. */
 export const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
@@ -24,9 +24,31 @@ export const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
   'billedSec',
   'talkMs',
   'sipCode',
+  'blockedUntil',
 ]);
 
+/** Traffic figures judged against thresholds: sent as JSON numbers, decimals included (25, 59.9). */
+const DECIMAL_FIELDS: ReadonlySet<string> = new Set(['value', 'threshold']);
+/** Traffic events' structured fields: `figures` is a JSON object, `samples` a comma-separated list of call ids. */
+const JSON_FIELDS: ReadonlySet<string> = new Set(['figures']);
+
 const INTEGER = /^-?\d{1,16}$/;
+const DECIMAL = /^-?\d{1,16}(\.\d{1,6})?$/;
+
+function fieldValue(k: string, v: string): unknown {
+  if (NUMERIC_FIELDS.has(k) && INTEGER.test(v)) return Number(v);
+  if (DECIMAL_FIELDS.has(k) && DECIMAL.test(v)) return Number(v);
+  if (k === 'samples') return v === '' ? [] : v.split(',');
+  if (k === 'suspensionRecommended') return v === '1';
+  if (JSON_FIELDS.has(k)) {
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
 
 export interface NotifyEvent {
   /** Stream entry id: unique per account stream, and the X-Callgate-Delivery header. */
@@ -54,10 +76,10 @@ export function eventFromEntry(accountId: string, entryId: string, fields: Recor
   const { type: rawType, account: _account, at: rawAt, ...rest } = fields;
   const type = rawType && rawType.length > 0 ? rawType : 'unknown';
   const at = rawAt !== undefined && INTEGER.test(rawAt) ? Number(rawAt) : Number(entryId.split('-')[0]);
-  const payload: Record<string, string | number> = { id: entryId, type, account: accountId, at };
+  const payload: Record<string, unknown> = { id: entryId, type, account: accountId, at };
   for (const [k, v] of Object.entries(rest)) {
     if (k === 'id') continue; // never shadows the entry id
-    payload[k] = NUMERIC_FIELDS.has(k) && INTEGER.test(v) ? Number(v) : v;
+    payload[k] = fieldValue(k, v);
   }
   return { id: entryId, type, account: accountId, body: JSON.stringify(payload) };
 }

@@ -4,12 +4,21 @@ import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
 import { loadLuaScript, runScript as runBareScript, type LuaScript, type ScriptCallOptions } from './script.js';
 import type { AccountStatus, Disposition, OffReason } from '../model/index.js';
 import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './codecs/account-hash.js';
+import { countsOfCall, type Counts } from '../traffic/windows.js';
+import type { FraudCounts } from '../traffic/fraud.js';
+import { COUNT_ORDER, isTrafficSample, trafficBuckets, TRAFFIC_READ_MINUTES } from '../traffic/buckets.js';
 
 /** Every script callgate runs, with the number of keys its file name declares. */
 export const SCRIPTS = {
   admit: loadLuaScript('admit', 4),
   tick: loadLuaScript('tick', 5),
-  finalize: loadLuaScript('finalize', 6),
+  finalize: loadLuaScript('finalize', 14),
+  admitWatched: loadLuaScript('admit-watched', 7),
+  trafficRefusals: loadLuaScript('traffic-refusals', 6),
+  trafficRead: loadLuaScript('traffic-read', 124),
+  trafficAlert: loadLuaScript('traffic-alert', 4),
+  trafficSettings: loadLuaScript('traffic-settings', 2),
+  fraudAlert: loadLuaScript('fraud-alert', 3),
   sweep: loadLuaScript('sweep', 5),
   accountPut: loadLuaScript('account-put', 2),
   applyFunds: loadLuaScript('apply-funds', 4),
@@ -27,9 +36,14 @@ export interface AdmitRequest {
   reservation: number;
   /** The call's CDR seed as its codec encodes it (encodeSeed), stored with the call so a sweeper can write its CDR. */
   seed: string;
+  /** A destination under a fraud rule: the rule's prefix and the number dialed, counted when the call is admitted. */
+  watch?: { prefix: string; number: string };
 }
+
+/** How long a live-call entry of a fraud rule counts at most when its call never finalized (its instance died). */
+export const FRAUD_LIVE_HORIZON_MS = 4 * 3_600_000;
 export type AdmitResult =
-  | { outcome: 'admitted'; redisNowMs: number; leaseExpiryMs: number; availableAfter: number }
+  | { outcome: 'admitted'; redisNowMs: number; leaseExpiryMs: number; availableAfter: number; fraud?: FraudCounts }
   | { outcome: 'unknown_account' }
   | { outcome: 'off'; offReason: OffReason }
   | { outcome: 'insufficient_funds'; available: number }
@@ -66,6 +80,11 @@ export interface FinalizeRequest {
   disposition: Disposition;
   reason: string;
   sipCode: number;
+  /** The rated prefix and the dialed number (the CDR seed's), for the account's traffic figures. */
+  prefix?: string;
+  dialed?: string;
+  /** The fraud-rule prefix the call was admitted under (admitCall's `watch`): the call leaves its live count. */
+  watchedPrefix?: string;
 }
 export type FinalizeResult = { outcome: 'finalized'; cdrEntryId: string; balance: number } | { outcome: 'already_finalized' };
 
@@ -116,13 +135,72 @@ export interface EngineDeps {
   leaseTtlMs: number;
   /** Called with every script call's latency, answered or failed (`answered` false): the composition root feeds its histogram. */
   observeScript?: (script: string, seconds: number, answered: boolean) => void;
+  /** Traffic figures (src/traffic) are kept when given: finalize counts every call it bills. */
+  traffic?: { shortCallSeconds: number; maxSamples: number };
+}
+
+/** One batch of refused INVITEs of an account to one prefix ('' when refused before rating). */
+export interface RefusalBatch {
+  accountId: string;
+  prefix: string;
+  attempts: number;
+  /** The numbers dialed (distinct within the batch), at most a few thousand. */
+  numbers: string[];
+  atMs: number;
+}
+
+/** What traffic-read returns, decoded to text: src/traffic turns it into figures. */
+export interface TrafficReadResult {
+  /** Whether the account exists. */
+  exists: boolean;
+  settingsJson: string;
+  alerts: Record<string, string>;
+  distinct: { '15m': number; '1h': number; day: number };
+  /** The 60 newest minute buckets, oldest first (field -> packed counts), then the UTC day's. */
+  minuteBuckets: Record<string, string>[];
+  dayBucket: Record<string, string>;
+}
+
+export interface AlertWrite {
+  accountId: string;
+  field: string;
+  expected: string;
+  next: string;
+  alert: '' | 'warning' | 'critical';
+  window: string;
+  rule: string;
+  value: string;
+  threshold: string;
+  figuresJson: string;
+  autoSuspend: boolean;
+  maxSamples: number;
+}
+export interface FraudAlertWrite {
+  accountId: string;
+  rule: string;
+  limit: string;
+  level: 'warning' | 'critical';
+  prefix: string;
+  value: number;
+  threshold: number;
+  /** Until when a critical blocks the prefix (ms since the epoch). */
+  untilMs: number;
+  snoozeMs: number;
+}
+export type AlertWriteResult = { outcome: 'written'; alerted: boolean; suspended: boolean } | { outcome: 'conflict' } | { outcome: 'unknown_account' };
+
+function flatToRecord(list: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(list)) return out;
+  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = String(list[i + 1]);
+  return out;
 }
 
 /**
  * Typed wrappers of the engine's scripts. They encode arguments and decode replies, nothing more: every
  * decision is taken inside the atomic script.
  */
-export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript }: EngineDeps) {
+export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript, traffic }: EngineDeps) {
   const channel = keys.changes;
 
   const runScript = observeScript
@@ -142,8 +220,11 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
   function decodeAdmit(reply: unknown): AdmitResult {
     const r = asArray('admit', reply);
     switch (r[0] as ScriptCode) {
-      case ScriptCode.Ok:
-        return { outcome: 'admitted', redisNowMs: num(r[1]), leaseExpiryMs: num(r[2]), availableAfter: num(r[3]) };
+      case ScriptCode.Ok: {
+        const admitted = { outcome: 'admitted' as const, redisNowMs: num(r[1]), leaseExpiryMs: num(r[2]), availableAfter: num(r[3]) };
+        if (r.length < 8) return admitted;
+        return { ...admitted, fraud: { callsPerMinute: num(r[4]), callsPerDay: num(r[5]), repeatDials: num(r[6]), concurrent: num(r[7]) } };
+      }
       case ScriptCode.UnknownAccount:
         return { outcome: 'unknown_account' };
       case ScriptCode.AccountOff:
@@ -168,11 +249,21 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
   async function admitCall(req: AdmitRequest, options: { timeoutMs?: number; onLateAdmit?: (r: AdmitResult) => void } = {}): Promise<AdmitResult> {
     const a = req.accountId;
     const { onLateAdmit } = options;
+    const base = [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a)];
+    const args: (string | number)[] = [req.callId, switchId, req.reservation, leaseTtlMs, req.seed];
+    const w = req.watch;
+    let script = SCRIPTS.admit;
+    if (w) {
+      const b = trafficBuckets(Date.now());
+      script = SCRIPTS.admitWatched;
+      base.push(keys.fraudMinute(a, w.prefix, b.minute), keys.fraudDay(a, w.prefix, b.day), keys.fraudLive(a, w.prefix));
+      args.push(w.number === '' ? '-' : w.number, 120, b.dayTtlS, FRAUD_LIVE_HORIZON_MS);
+    }
     const reply = await runScript(
       redis,
-      SCRIPTS.admit,
-      [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a)],
-      [req.callId, switchId, req.reservation, leaseTtlMs, req.seed],
+      script,
+      base,
+      args,
       {
         ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
         ...(onLateAdmit ? { onLate: (late: unknown) => { try { onLateAdmit(decodeAdmit(late)); } catch { // an unreadable late reply: the sweeper releases whatever it holds
@@ -211,6 +302,27 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     }
   }
 
+  /** The traffic keys of one account at `atMs`: minute and day buckets, their numbers, the prefix's numbers. */
+  function trafficKeys(a: string, prefix: string, atMs: number): string[] {
+    const b = trafficBuckets(atMs);
+    const p = prefix === '' ? undefined : prefix;
+    return [
+      keys.trafficBucket(a, 'm', b.minute), keys.trafficBucket(a, 'd', b.day),
+      keys.trafficNumbers(a, 'm', b.minute), keys.trafficNumbers(a, 'd', b.day),
+      keys.trafficNumbers(a, 'm', b.minute, p), keys.trafficNumbers(a, 'd', b.day, p),
+    ];
+  }
+
+  function trafficArgs(req: FinalizeRequest): (string | number)[] {
+    if (!traffic) return ['', '', '', 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0];
+    const counts: Counts = countsOfCall({ answered: req.answeredAt > 0, disposition: req.disposition, talkMs: req.talkMs, billedSec: req.billedSec }, traffic.shortCallSeconds);
+    const b = trafficBuckets(req.endedAt);
+    return [
+      '1', req.prefix ?? '', req.dialed ?? '', ...COUNT_ORDER.map((k) => counts[k]), b.minuteTtlS, b.dayTtlS,
+      isTrafficSample(counts) ? '1' : '', traffic.maxSamples,
+    ];
+  }
+
   async function finalizeCall(req: FinalizeRequest): Promise<FinalizeResult> {
     const a = req.accountId;
     const r = asArray(
@@ -218,7 +330,10 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
       await runScript(
         redis,
         SCRIPTS.finalize,
-        [keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a)],
+        [
+          keys.account(a), keys.leases(a, switchId), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a),
+          ...trafficKeys(a, req.prefix ?? '', req.endedAt), keys.trafficSamples(a), keys.fraudLive(a, req.watchedPrefix ?? '0'),
+        ],
         [
           a,
           req.callId,
@@ -233,6 +348,8 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
           req.reason,
           req.sipCode,
           channel,
+          ...trafficArgs(req),
+          req.watchedPrefix ? '1' : '',
         ],
       ),
     );
@@ -373,7 +490,96 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript 
     return r[0] === ScriptCode.Ok;
   }
 
+  async function recordRefusals(batch: RefusalBatch): Promise<void> {
+    const b = trafficBuckets(batch.atMs);
+    await runScript(redis, SCRIPTS.trafficRefusals, trafficKeys(batch.accountId, batch.prefix, batch.atMs), [
+      batch.prefix, batch.attempts, b.minuteTtlS, b.dayTtlS, ...(batch.numbers.length > 0 ? batch.numbers : ['-']),
+    ]);
+  }
+
+  async function readTraffic(accountId: string, nowMs: number): Promise<TrafficReadResult> {
+    const a = accountId;
+    const { minute, day } = trafficBuckets(nowMs);
+    const minutes = Array.from({ length: TRAFFIC_READ_MINUTES }, (_, i) => minute - TRAFFIC_READ_MINUTES + 1 + i);
+    const r = await runScript(redis, SCRIPTS.trafficRead, [
+      keys.account(a), keys.trafficAlerts(a),
+      ...minutes.map((m) => keys.trafficBucket(a, 'm', m)), ...minutes.map((m) => keys.trafficNumbers(a, 'm', m)),
+      keys.trafficBucket(a, 'd', day), keys.trafficNumbers(a, 'd', day),
+    ], []);
+    if (!Array.isArray(r) || r.length !== 6 + TRAFFIC_READ_MINUTES + 1) throw new UnexpectedScriptReplyError('traffic-read', r);
+    return {
+      exists: r[0] === 1,
+      settingsJson: String(r[1] ?? ''),
+      alerts: flatToRecord(r[2]),
+      distinct: { '15m': num(r[3]), '1h': num(r[4]), day: num(r[5]) },
+      minuteBuckets: r.slice(6, 6 + TRAFFIC_READ_MINUTES).map(flatToRecord),
+      dayBucket: flatToRecord(r[6 + TRAFFIC_READ_MINUTES]),
+    };
+  }
+
+  /** Distinct numbers dialed to each prefix over the given minute and day buckets (the API's per-prefix view). */
+  async function prefixDistinct(accountId: string, prefixes: string[], nowMs: number): Promise<Record<string, { '15m': number; '1h': number; day: number }>> {
+    const { minute, day } = trafficBuckets(nowMs);
+    const out: Record<string, { '15m': number; '1h': number; day: number }> = {};
+    await Promise.all(prefixes.map(async (p) => {
+      const mk = (from: number) => Array.from({ length: minute - from + 1 }, (_, i) => keys.trafficNumbers(accountId, 'm', from + i, p));
+      const [m15, h1, d] = await Promise.all([
+        redis.pfCount(mk(minute - 14)), redis.pfCount(mk(minute - TRAFFIC_READ_MINUTES + 1)), redis.pfCount(keys.trafficNumbers(accountId, 'd', day, p)),
+      ]);
+      out[p] = { '15m': Number(m15), '1h': Number(h1), day: Number(d) };
+    }));
+    return out;
+  }
+
+  async function writeAlertState(w: AlertWrite): Promise<AlertWriteResult> {
+    const a = w.accountId;
+    const r = asArray('traffic-alert', await runScript(redis, SCRIPTS.trafficAlert, [keys.account(a), keys.trafficAlerts(a), keys.events(a), keys.trafficSamples(a)], [
+      a, w.field, w.expected, w.next, w.alert, w.window, w.rule, w.value, w.threshold, w.figuresJson, w.autoSuspend ? '1' : '', channel, w.maxSamples,
+    ]));
+    if (r[0] === ScriptCode.AlreadyDone) return { outcome: 'conflict' };
+    if (r[0] === ScriptCode.UnknownAccount) return { outcome: 'unknown_account' };
+    if (r[0] !== ScriptCode.Ok) throw new UnexpectedScriptReplyError('traffic-alert', r);
+    return { outcome: 'written', alerted: r[1] === 1, suspended: r[2] === 1 };
+  }
+
+  /** Writes the account's traffic settings JSON; false for an unknown account. */
+  function trafficSettingsScript(accountId: string, op: 'put' | 'clear' | 'unblock', arg: string, at: Date): Promise<unknown[]> {
+    return runScript(redis, SCRIPTS.trafficSettings, [keys.account(accountId), keys.trafficAlerts(accountId)], [op, arg, at.toISOString(), accountId, channel])
+      .then((r) => asArray('traffic-settings', r));
+  }
+
+  /** Writes the account's traffic settings JSON and announces it; false for an unknown account. */
+  async function putTrafficSettings(accountId: string, json: string, options: ChangeOptions = {}): Promise<boolean> {
+    const r = await trafficSettingsScript(accountId, 'put', json, options.at ?? new Date());
+    return r[0] === ScriptCode.Ok;
+  }
+
+  /** Lifts the account's fraud block of one prefix ('' for all of them): whether one was lifted, null for an unknown account. */
+  async function liftFraudBlocks(accountId: string, prefix: string): Promise<boolean | null> {
+    const r = await trafficSettingsScript(accountId, 'unblock', prefix, new Date());
+    return r[0] === ScriptCode.Ok ? r[1] === 1 : null;
+  }
+
+  /** A fraud rule's level reached by an admitted call (fraud-alert): the event once per snooze, and a critical's block. */
+  async function writeFraudAlert(w: FraudAlertWrite): Promise<{ alerted: boolean; blocked: boolean } | null> {
+    const a = w.accountId;
+    const r = asArray('fraud-alert', await runScript(redis, SCRIPTS.fraudAlert, [keys.account(a), keys.trafficAlerts(a), keys.events(a)], [
+      a, `fraud|${w.rule}|${w.limit}`, w.level, w.rule, w.limit, w.prefix, w.value, w.threshold, w.untilMs, w.snoozeMs, channel,
+    ]));
+    if (r[0] === ScriptCode.UnknownAccount) return null;
+    if (r[0] !== ScriptCode.Ok) throw new UnexpectedScriptReplyError('fraud-alert', r);
+    return { alerted: r[1] === 1, blocked: r[2] === 1 };
+  }
+
+  async function clearSuspensionRecommendation(accountId: string): Promise<boolean | null> {
+    const r = await trafficSettingsScript(accountId, 'clear', '', new Date());
+    return r[0] === ScriptCode.Ok ? r[1] === 1 : null;
+  }
+
+
   return {
+    putTrafficSettings, clearSuspensionRecommendation, liftFraudBlocks, writeFraudAlert,
+    recordRefusals, readTraffic, prefixDistinct, writeAlertState,
     admitCall, tickCall, finalizeCall, sweepAccount, putAccount, applyFunds, setStatus, setLimits, readAccountView,
     writeCatalogEntry, releaseCatalogLock,
   };

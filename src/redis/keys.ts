@@ -11,6 +11,24 @@ function checkId(kind: string, id: string): string {
   return id;
 }
 
+/** A destination prefix in a key: digits only, as rate decks hold them. */
+export const KEY_PREFIX_PATTERN = /^[0-9]{1,16}$/;
+
+function checkPrefix(prefix: string): string {
+  if (typeof prefix !== 'string' || !KEY_PREFIX_PATTERN.test(prefix)) throw new InvalidKeyPartError('destination prefix must be 1-16 digits');
+  return prefix;
+}
+
+/** A traffic bucket's granularity (src/traffic/buckets.ts): 1-minute or UTC-day buckets. */
+export type TrafficGranularity = 'm' | 'd';
+
+function checkBucket(gran: TrafficGranularity, index: number): string {
+  if ((gran !== 'm' && gran !== 'd') || !Number.isSafeInteger(index) || index < 0) {
+    throw new InvalidKeyPartError('traffic bucket must be m or d and a whole bucket index');
+  }
+  return `${gran}:${index}`;
+}
+
 /**
  * Every Redis key callgate uses is built here. All of an account's keys share the hash tag {a:<id>}, so
  * each script touches one slot and runs unchanged on a Redis Cluster. Ids are validated again here, so a
@@ -38,6 +56,26 @@ export function createKeys(prefix: string) {
     payments: (id: string) => `${account(id)}:payments`,
     /** Sorted set: payment id -> when it was applied (epoch ms): what prunes payments() past the retention window. */
     paymentsByTime: (id: string) => `${account(id)}:payments:at`,
+    /**
+     * Hash: one traffic bucket of the account (granularity, bucket index): its counts (at, an, ue, tm, bs, sh,
+     * ze) and, as `<prefix>|<count>`, those of each destination prefix. Expires after its window has passed.
+     */
+    trafficBucket: (id: string, gran: TrafficGranularity, index: number) => `${account(id)}:tr:${checkBucket(gran, index)}`,
+    /** HyperLogLog: the numbers dialed in one traffic bucket, by the account, or to one destination prefix. */
+    trafficNumbers: (id: string, gran: TrafficGranularity, index: number, prefix?: string) =>
+      `${account(id)}:tr:${checkBucket(gran, index)}:n${prefix === undefined ? '' : `:${checkPrefix(prefix)}`}`,
+    /** List: the newest short and zero-second call ids, what a critical alert carries as samples. */
+    trafficSamples: (id: string) => `${account(id)}:tr:samples`,
+    /** Hash: `<window>|<rule>` -> alert state of one rule, and `recommended` -> the suspension recommendation. */
+    trafficAlerts: (id: string) => `${account(id)}:tr:alerts`,
+    /** String (counter): admitted calls to one fraud-rule prefix in one minute. */
+    fraudMinute: (id: string, prefix: string, minute: number) => `${account(id)}:tr:f:${checkPrefix(prefix)}:${checkBucket('m', minute)}`,
+    /** Hash: admitted calls to one fraud-rule prefix in one UTC day (`calls`), and per number dialed (`n:<number>`). */
+    fraudDay: (id: string, prefix: string, day: number) => `${account(id)}:tr:f:${checkPrefix(prefix)}:${checkBucket('d', day)}`,
+    /** Sorted set: callId -> admitted at (ms) of the live calls to one fraud-rule prefix (concurrent calls). */
+    fraudLive: (id: string, prefix: string) => `${account(id)}:tr:f:${checkPrefix(prefix)}:live`,
+    /** Hash: prefix -> `<untilMs>|<rule>|<limit>`: the account's prefixes refused by a critical fraud rule (src/traffic/fraud.ts). */
+    fraudBlocks: (id: string) => `${account(id)}:tr:blocks`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
     catalog: `${prefix}{catalog}:accounts`,
     /**

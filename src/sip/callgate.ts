@@ -21,6 +21,9 @@ import { createOverflowGuard } from '../notify/overflow.js';
 import { admissionControl } from './middleware.js';
 import { createBridge, upstreamFailureReason } from './bridge.js';
 import { createSevereUnroute } from './severe-unroute.js';
+import { createRefusalCounter } from '../traffic/refusals.js';
+import { createTrafficMonitor } from '../traffic/monitor.js';
+import { createTrafficGuard } from '../traffic/guard.js';
 import type { SipHandler, SipMiddleware } from './srf-augment.js';
 
 export interface CallgateDeps {
@@ -60,6 +63,7 @@ export function createCallgate(deps: CallgateDeps) {
   });
   const engine = createEngine({
     redis, keys, switchId: config.switchId, leaseTtlMs: config.billing.leaseTtlMs,
+    ...(config.traffic.enabled ? { traffic: { shortCallSeconds: config.traffic.shortCallSeconds, maxSamples: config.traffic.maxSamples } } : {}),
     observeScript: (script, seconds, answered) => {
       metrics.scriptSeconds.labels(script).observe(seconds);
       if (script === 'admit' && answered) load.observeAdmit(seconds);
@@ -67,7 +71,17 @@ export function createCallgate(deps: CallgateDeps) {
   });
   // the instance's one subscriber on the change channel, shared by the directory, the registry and the dispatcher
   const changes = createChangeBus({ redis, keys, logger });
-  const directory = createDirectory({ redis, keys, logger, trustedPeers: config.identification.trustedPeers, changes });
+  // fraud rules, blocks and maximum call durations, from the account hashes the directory reads
+  const guard = config.traffic.enabled
+    ? createTrafficGuard({
+      engine, logger, snoozeMs: config.traffic.snoozeMs,
+      onAlert: (rule, level) => metrics.trafficAlerts.labels(rule, level).inc(),
+    })
+    : undefined;
+  const directory = createDirectory({
+    redis, keys, logger, trustedPeers: config.identification.trustedPeers, changes,
+    ...(guard ? { onAccountHash: guard.update } : {}),
+  });
   const files = createCdrFiles({ dir: config.cdr.dir, switchId: config.switchId, logger });
   const cdrWriter = createCdrWriter({ redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger });
   const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
@@ -98,6 +112,24 @@ export function createCallgate(deps: CallgateDeps) {
     intervalMs: config.notify.scanIntervalMs, instanceId: config.switchId, onMoved: (_id, n) => metrics.eventsOverflowed.inc(n),
   });
 
+  // traffic profiles: answered-call figures are counted by finalize itself; refusals here, in batches
+  const traffic = config.traffic.enabled
+    ? (() => {
+      const monitor = createTrafficMonitor({
+        engine, config: config.traffic, logger,
+        onAlert: (rule, level, suspended) => {
+          metrics.trafficAlerts.labels(rule, level).inc();
+          if (suspended) metrics.trafficSuspensions.inc();
+        },
+      });
+      const refusals = createRefusalCounter({
+        write: (batch) => engine.recordRefusals(batch), logger, flushMs: config.traffic.refusalFlushMs,
+        onWritten: (id) => monitor.touch(id),
+      });
+      return { monitor, refusals, guard };
+    })()
+    : undefined;
+
   // the guard's level, once a sample window: a gauge, and at the severe level the INVITE route off drachtio-server
   const loadSignals = deps.loadSignals ?? load.signals;
   const unroute = createSevereUnroute({
@@ -118,10 +150,11 @@ export function createCallgate(deps: CallgateDeps) {
   };
 
   let state: 'created' | 'running' | 'draining' | 'stopped' = 'created';
-  const admitInvite = createAdmission({ config, directory, engine, logger });
+  const admitInvite = createAdmission({ config, directory, engine, logger, ...(guard ? { guard } : {}) });
   const admission: SipMiddleware = admissionControl({
     admitInvite, config, logger, metrics, isDraining: () => state !== 'running',
     recordRejection: (attempt) => cdrWriter.recordRejection(attempt),
+    ...(traffic ? { countRefusal: (id: string, prefix: string, dialed: string) => traffic.refusals.refused(id, prefix, dialed) } : {}),
     overload: createOverloadGuard({ config: config.overload, signals: loadSignals }),
     load,
   });
@@ -129,7 +162,10 @@ export function createCallgate(deps: CallgateDeps) {
     srf, routeUris: config.routeUris, registry, logger, metrics,
     session: {
       engine, config, logger, journal, stopSignal: stopping.signal,
-      onFinalized: (accountId, entryId) => cdrWriter.submit(accountId, [entryId]),
+      onFinalized: (accountId, entryId) => {
+        cdrWriter.submit(accountId, [entryId]);
+        traffic?.monitor.touch(accountId);
+      },
       // every end of every call is counted here, once, under the labels CALL_END_RULES gives it
       onEnded: (_end, outcome) => {
         metrics.callsEnded.labels(outcome.disposition).inc();
@@ -155,6 +191,8 @@ export function createCallgate(deps: CallgateDeps) {
     if (levelTimer) clearInterval(levelTimer);
     unroute.stop();
     load.stop();
+    await traffic?.refusals.stop();
+    await traffic?.monitor.stop();
     await sweeper.stop();
     await cdrWriter.stop();
     await journal.close();
@@ -177,6 +215,8 @@ export function createCallgate(deps: CallgateDeps) {
       for (const { accountId, cdrEntryId } of await journal.replay(engine)) cdrWriter.submit(accountId, [cdrEntryId]);
       sweeper.start();
       overflow.start();
+      traffic?.refusals.start();
+      traffic?.monitor.start();
       if (config.overload.enabled) {
         if (!deps.loadSignals) load.start();
         levelTimer = setInterval(watchLevel, config.overload.sampleIntervalMs);
@@ -220,7 +260,7 @@ export function createCallgate(deps: CallgateDeps) {
     /** The parts the admin API reads: `callgate serve` builds it over them. */
     /** The validated configuration the core runs with. */
     config,
-    parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, overflow, logger },
+    parts: { keys, engine, directory, registry, sweeper, cdrWriter, dispatcher, overflow, logger, traffic },
   };
 }
 

@@ -17,6 +17,8 @@ export interface AdmissionControlDeps {
   metrics?: Metrics;
   /** The attempt CDR of a refused INVITE (written straight to this instance's files). */
   recordRejection?: (attempt: RejectedAttempt) => void;
+  /** Every refused INVITE of an identified account, for its traffic figures (counted in the instance, written in batches). */
+  countRefusal?: (accountId: string, prefix: string, dialed: string) => void;
   /** True while the instance drains for shutdown: every new INVITE gets 503. */
   isDraining?: () => boolean;
   /** Sheds new INVITEs under overload (503 `overloaded`), before any Redis work. */
@@ -123,6 +125,7 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     if (rejection.retryAfterSeconds !== undefined) headers['Retry-After'] = String(rejection.retryAfterSeconds);
     if (!res.finalResponseSent) res.send(rejection.sipStatus, { headers });
     metrics?.invites.labels('rejected', rejection.reason).inc();
+    if (seed.accountId !== null) deps.countRefusal?.(seed.accountId, seed.prefix, seed.to);
     if (config.cdr.recordRejected) {
       deps.recordRejection?.({ callId, switchId: config.switchId, seed, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason });
     }

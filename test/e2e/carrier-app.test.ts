@@ -22,7 +22,7 @@ describe('the published package, installed by a carrier\'s application', () => {
   it('packs dist/ with its types, the Lua scripts and the live page, and no tests or sources', () => {
     expect(pkg.files).toEqual(expect.arrayContaining([
       'package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/sip/srf-augment.d.ts', 'dist/cli/main.js',
-      'dist/redis/lua/admit-4.lua', 'dist/redis/lua/finalize-6.lua', 'dist/admin/live/page.html', 'dist/admin/live/page.js', 'dist/admin/live/page.css',
+      'dist/redis/lua/admit-4.lua', 'dist/redis/lua/finalize-14.lua', 'dist/admin/live/page.html', 'dist/admin/live/page.js', 'dist/admin/live/page.css',
     ]));
     expect(pkg.files.filter((f) => /(^|\/)test\/|\.test\.|^src\/|^examples\//.test(f))).toEqual([]);
   });

@@ -243,7 +243,7 @@ describeOnRedis('admin API: live view', (ctx) => {
       const usage = (await get(`${baseUrl}/v1/accounts/${id}/usage`)).json;
       expect(Object.keys(row).sort()).toEqual(
         ['accountId', 'name', 'type', 'status', 'offReason', 'balance', 'balanceUsd', 'reserved', 'reservedUsd', 'available', 'availableUsd',
-          'creditLimit', 'creditLimitUsd', 'channels', 'cps', 'burn', 'depletion'].sort(),
+          'creditLimit', 'creditLimitUsd', 'channels', 'cps', 'burn', 'depletion', 'traffic'].sort(),
       );
       expect(row).toMatchObject({
         accountId: usage.accountId,

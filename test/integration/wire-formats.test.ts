@@ -357,6 +357,19 @@ describeOnRedis('wire formats written by the Lua scripts decode with the TypeScr
     expect(await tap.until(id, 1)).toEqual(['catalog']);
   });
 
+  it('traffic messages: settings written, a fraud block set and lifted', async () => {
+    const c = ctx();
+    const id = await fundedAccount(c, 1_000_000);
+    expect(await c.engine.putTrafficSettings(id, JSON.stringify({ profile: 'dialer' }))).toBe(true);
+    expect(await c.engine.writeFraudAlert({
+      accountId: id, rule: 'r1', limit: 'calls_per_minute', level: 'critical', prefix: '4490', value: 3, threshold: 3, untilMs: Date.now() + 60_000, snoozeMs: 1000,
+    })).toEqual({ alerted: true, blocked: true });
+    expect(await c.engine.liftFraudBlocks(id, '')).toBe(true);
+    const fraud = (await eventBodies(c, id)).find((b) => b.type === 'traffic_critical');
+    expect(fraud).toMatchObject({ window: 'fraud', rule: 'r1', limit: 'calls_per_minute', prefix: '4490', value: 3, threshold: 3, blockedUntil: expect.any(Number) });
+    expect(await tap.until(id, 6)).toEqual(['event', 'funds', 'traffic', 'traffic', 'event', 'traffic']);
+  });
+
   it('every message on the change channel decoded, and every kind was seen', () => {
     expect(tap.refused).toEqual([]);
     expect(new Set(tap.decoded.map((m) => m.kind))).toEqual(new Set(CHANGE_KINDS));

@@ -14,8 +14,13 @@
  *   accountId: string, name: string, type: string, status: string, offReason: string | null,
  *   balance: number, balanceUsd: string, available: number, availableUsd: string,
  *   channels: { limitPerSwitch: number, total: number, thisSwitch: number, bySwitch: Record<string, number> },
- *   cps: { limit: number, recent: number }, burn: { perHour: number, perHourUsd: string }, depletion: Depletion
+ *   cps: { limit: number, recent: number }, burn: { perHour: number, perHourUsd: string }, depletion: Depletion,
+ *   traffic?: TrafficSummary
  * }} AccountRow
+ * @typedef {{
+ *   window: string, attempts: number, answered: number, asrPercent: number | null, acdSeconds: number | null,
+ *   shortCallPercent: number | null, suspensionRecommended: boolean
+ * }} TrafficSummary
  * @typedef {{
  *   switchId: string, at: string, refreshSeconds: number, series: InviteSeries,
  *   accounts: { total: number, liveCalls: number, offset: number, limit: number, rows: AccountRow[] }
@@ -45,7 +50,7 @@
   };
   var FALLBACK_COLORS = ['#9333ea', '#0d9488', '#4f46e5', '#be123c'];
   /** @type {Record<string, string>} */
-  var OFF_REASONS = { depleted: 'depleted', credit_limit: 'credit limit', manual: 'manual' };
+  var OFF_REASONS = { depleted: 'depleted', credit_limit: 'credit limit', manual: 'manual', msa_violation: 'MSA violation' };
   var usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 2 });
   var whole = new Intl.NumberFormat('en-US');
   /** @type {{ offset: number, timer: number, inFlight: boolean, last: LiveData | null, refreshMs: number, waitingForToken: boolean }} */
@@ -389,6 +394,7 @@
       var st = cell(tr, 'status');
       st.appendChild(el('span', 'badge ' + (r.status === 'on' ? 'on' : 'off'), r.status === 'on' ? 'ON' : 'OFF'));
       if (r.offReason) st.appendChild(el('div', 'sub', OFF_REASONS[r.offReason] || r.offReason));
+      if (r.traffic && r.traffic.suspensionRecommended) st.appendChild(el('div', 'badge off recommended', 'suspension recommended'));
 
       var here = cell(tr, 'channels-here', 'num');
       here.appendChild(el('span', '', r.channels.thisSwitch + ' / ' + r.channels.limitPerSwitch));
@@ -408,6 +414,14 @@
       }
 
       cell(tr, 'cps', 'num').textContent = (Math.round(r.cps.recent * 10) / 10).toFixed(1) + ' / ' + r.cps.limit;
+      var t = r.traffic || null;
+      /** @param {number | null} v */
+      var pct = function (v) { return v === null ? '\u2014' : v.toFixed(1) + '%'; };
+      var asr = cell(tr, 'asr', 'num');
+      asr.appendChild(el('span', '', t ? pct(t.asrPercent) : '\u2014'));
+      if (t) asr.appendChild(el('div', 'sub', t.answered + ' / ' + t.attempts));
+      cell(tr, 'acd', 'num').textContent = t && t.acdSeconds !== null ? t.acdSeconds.toFixed(1) + ' s' : '\u2014';
+      cell(tr, 'short', 'num').textContent = t ? pct(t.shortCallPercent) : '\u2014';
       moneyCell(tr, 'balance', r.balance, r.balanceUsd);
       moneyCell(tr, 'available', r.available, r.availableUsd);
       moneyCell(tr, 'burn', r.burn.perHour, r.burn.perHourUsd);

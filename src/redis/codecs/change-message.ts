@@ -2,17 +2,18 @@
  * The change channel (keys.changes): every instance subscribes, and whoever changes shared state publishes
  * `<kind>|<id>` on it. The Lua scripts publish `off|<account>` and `event|<account>` (includes/common.lua,
  * its mirror) and `funds|<account>` (apply-funds-4.lua); src/accounts publishes `catalog|<account>` and
- * `deck|<deck>`. This module is the only TypeScript that knows the format; test/integration/wire-formats.test.ts
+ * `deck|<deck>`; src/traffic publishes `traffic|<account>`. This module is the only TypeScript that knows the format; test/integration/wire-formats.test.ts
  * decodes what each publisher sends.
  */
 import { ID_PATTERN } from '../../config/schema.js';
 
-export const CHANGE_KINDS = ['catalog', 'deck', 'off', 'funds', 'event'] as const;
+export const CHANGE_KINDS = ['catalog', 'deck', 'off', 'funds', 'event', 'traffic'] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
 
 export interface ChangeMessage {
   /** catalog: an account's identification entry changed; deck: a rate deck was loaded; off: an account went
-   * OFF; funds: an account was credited; event: an account's event stream has a new entry. */
+   * OFF; funds: an account was credited; event: an account's event stream has a new entry; traffic: an
+   * account's traffic settings or its fraud blocks changed (src/traffic/rules.ts). */
   kind: ChangeKind;
   /** An account id, or a deck id for `deck`. */
   id: string;

@@ -1,0 +1,37 @@
+--[[
+  Writes an account's traffic settings (validated and merged beforehand by src/traffic), clears its
+  "suspension recommended" mark, or lifts fraud blocks. Settings and blocks live in the account hash
+  (fields traffic and fraudBlocks), where every instance's directory reads them; a change is announced on
+  the change channel (traffic|<account>). Nothing is written for an account that does not exist.
+
+  KEYS[1] account hash   KEYS[2] traffic alerts hash
+  ARGV[1] 'put' | 'clear' | 'unblock'   ARGV[2] settings JSON (put), prefix to unblock ('' for all)
+  ARGV[3] updatedAt (ISO 8601)   ARGV[4] accountId   ARGV[5] change channel
+
+  Returns { 1, changed (1|0) } or { -1 } for an unknown account
+]]
+
+if redis.call('HEXISTS', KEYS[1], 'limits') == 0 then return { -1 } end
+if ARGV[1] == 'put' then
+  redis.call('HSET', KEYS[1], 'traffic', ARGV[2], 'updatedAt', ARGV[3])
+  redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4])
+  return { 1, 1 }
+end
+if ARGV[1] == 'unblock' then
+  local raw = redis.call('HGET', KEYS[1], 'fraudBlocks')
+  if not raw then return { 1, 0 } end
+  local ok, blocks = pcall(cjson.decode, raw)
+  local changed = 0
+  if ARGV[2] == '' or not ok or type(blocks) ~= 'table' then
+    redis.call('HDEL', KEYS[1], 'fraudBlocks')
+    changed = 1
+  elseif blocks[ARGV[2]] then
+    blocks[ARGV[2]] = nil
+    if next(blocks) == nil then redis.call('HDEL', KEYS[1], 'fraudBlocks')
+    else redis.call('HSET', KEYS[1], 'fraudBlocks', cjson.encode(blocks)) end
+    changed = 1
+  end
+  if changed == 1 then redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4]) end
+  return { 1, changed }
+end
+return { 1, redis.call('HDEL', KEYS[2], 'recommended') }
