@@ -28,6 +28,11 @@ export const trafficSchemas = {
     },
     response: { 200: open },
   },
+  liftBlocks: {
+    params,
+    querystring: { type: 'object', additionalProperties: false, properties: { prefix: { ...text, description: '1-16 digits; absent: every block of the account' } } },
+    response: { 200: { type: 'object', properties: { account: text, lifted: { type: 'boolean' } } } },
+  },
   clearRecommendation: { params, querystring: noQuery, response: { 200: { type: 'object', properties: { account: text, cleared: { type: 'boolean' } } } } },
 } as const;
 
@@ -39,6 +44,11 @@ export function registerTrafficRoutes(api: FastifyInstance, ctx: RouteContext, t
   api.patch<{ Params: { id: string }; Body: unknown }>('/accounts/:id/traffic', { schema: trafficSchemas.patchTraffic }, async (request) => {
     const settings = await bounded(() => traffic.putSettings(request.params.id, request.body));
     return { account: request.params.id, settings };
+  });
+
+  api.delete<{ Params: { id: string }; Querystring: { prefix?: string } }>('/accounts/:id/traffic/blocks', { schema: trafficSchemas.liftBlocks }, async (request) => {
+    const r = await bounded(() => traffic.liftBlocks(request.params.id, request.query.prefix));
+    return { account: request.params.id, lifted: r.lifted };
   });
 
   api.delete<{ Params: { id: string } }>('/accounts/:id/traffic/recommendation', { schema: trafficSchemas.clearRecommendation }, async (request) => {

@@ -159,6 +159,8 @@ export interface TrafficReadResult {
   /** The 60 newest minute buckets, oldest first (field -> packed counts), then the UTC day's. */
   minuteBuckets: Record<string, string>[];
   dayBucket: Record<string, string>;
+  /** The account hash's fraudBlocks field ('' when none): src/traffic/guard.ts decodes it. */
+  fraudBlocksJson: string;
 }
 
 export interface AlertWrite {
@@ -506,7 +508,7 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript,
       ...minutes.map((m) => keys.trafficBucket(a, 'm', m)), ...minutes.map((m) => keys.trafficNumbers(a, 'm', m)),
       keys.trafficBucket(a, 'd', day), keys.trafficNumbers(a, 'd', day),
     ], []);
-    if (!Array.isArray(r) || r.length !== 6 + TRAFFIC_READ_MINUTES + 1) throw new UnexpectedScriptReplyError('traffic-read', r);
+    if (!Array.isArray(r) || r.length !== 6 + TRAFFIC_READ_MINUTES + 2) throw new UnexpectedScriptReplyError('traffic-read', r);
     return {
       exists: r[0] === 1,
       settingsJson: String(r[1] ?? ''),
@@ -514,6 +516,7 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript,
       distinct: { '15m': num(r[3]), '1h': num(r[4]), day: num(r[5]) },
       minuteBuckets: r.slice(6, 6 + TRAFFIC_READ_MINUTES).map(flatToRecord),
       dayBucket: flatToRecord(r[6 + TRAFFIC_READ_MINUTES]),
+      fraudBlocksJson: String(r[7 + TRAFFIC_READ_MINUTES] ?? ''),
     };
   }
 

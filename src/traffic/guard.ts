@@ -12,7 +12,7 @@
 import type { Logger } from '../logger.js';
 import type { Engine } from '../redis/engine.js';
 import { blockUntil, decodeBlock, judgeFraud, ruleFor, type FraudBlock, type FraudCounts, type FraudLimit, type FraudRule } from './fraud.js';
-import { storedTrafficSettings } from './view.js';
+import { storedTrafficSettings } from './profiles.js';
 
 interface AccountGuard {
   rules: FraudRule[];

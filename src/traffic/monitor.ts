@@ -34,7 +34,7 @@ export function createTrafficMonitor(deps: TrafficMonitorDeps) {
     const at = now();
     const read = await deps.engine.readTraffic(accountId, at);
     if (!read.exists) return;
-    const view = trafficView(read, { minAnswered: config.minAnswered });
+    const view = trafficView(read, { minAnswered: config.minAnswered, nowMs: at });
     for (const r of view.rules) {
       const field = `${r.window}|${r.rule}`;
       const expected = read.alerts[field] ?? '';

@@ -215,3 +215,15 @@ export function resolveTrafficSettings(stored: TrafficSettings | null, input: un
   for (const key of SETTING_KEYS) if (JSON.stringify(next[key]) !== JSON.stringify(base[key])) changed.push(key);
   return { ok: true, settings: next, changed };
 }
+
+/** The stored traffic settings; what cannot be read (never set, or written by another version) is the default. */
+export function storedTrafficSettings(json: string): { settings: TrafficSettings; readable: boolean } {
+  if (json === '') return { settings: DEFAULT_TRAFFIC_SETTINGS, readable: true };
+  try {
+    const r = resolveTrafficSettings(null, JSON.parse(json));
+    if (r.ok) return { settings: r.settings, readable: true };
+  } catch {
+    // unreadable JSON: the defaults apply, and the caller says so
+  }
+  return { settings: DEFAULT_TRAFFIC_SETTINGS, readable: false };
+}

@@ -8,12 +8,12 @@ import { AccountNotFoundError, ValidationError } from '../accounts/errors.js';
 import { idProblem } from '../accounts/input-parsers.js';
 import type { Config } from '../config/schema.js';
 import type { Engine } from '../redis/engine.js';
-import { resolveTrafficSettings, type TrafficSettings } from './profiles.js';
+import { resolveTrafficSettings, storedTrafficSettings, type TrafficSettings } from './profiles.js';
 import { percent, type Figures, type WindowName } from './windows.js';
-import { storedTrafficSettings, trafficView, WINDOW_NAMES, type TrafficView } from './view.js';
+import { trafficView, WINDOW_NAMES, type TrafficView } from './view.js';
 
 export interface TrafficServiceDeps {
-  engine: Pick<Engine, 'readTraffic' | 'prefixDistinct' | 'putTrafficSettings' | 'clearSuspensionRecommendation'>;
+  engine: Pick<Engine, 'readTraffic' | 'prefixDistinct' | 'putTrafficSettings' | 'clearSuspensionRecommendation' | 'liftFraudBlocks'>;
   config: Pick<Config, 'traffic'>;
   now?: () => number;
 }
@@ -45,6 +45,7 @@ export function trafficJson(accountId: string, view: TrafficView, atMs: number) 
     account: accountId,
     at: new Date(atMs).toISOString(),
     settings: view.settings,
+    fraudBlocks: view.fraudBlocks.map((b) => ({ prefix: b.prefix, rule: b.rule, limit: b.limit, until: new Date(b.untilMs).toISOString() })),
     windows: windows as Record<WindowName, WindowJson>,
     rules: view.rules.map((r) => ({
       window: r.window, rule: r.rule, level: r.level, judged: r.judged, value: r.value, threshold: r.threshold,
@@ -79,7 +80,7 @@ export function createTrafficService({ engine, config, now = Date.now }: Traffic
     const prefixes = new Set<string>();
     for (const b of [...read.minuteBuckets, read.dayBucket]) for (const f of Object.keys(b)) if (f !== '*') prefixes.add(f);
     const distinct = prefixes.size > 0 ? await engine.prefixDistinct(id, [...prefixes].slice(0, 500), atMs) : {};
-    return { view: trafficView(read, { minAnswered: config.traffic.minAnswered, prefixDistinct: distinct }), exists: read.exists };
+    return { view: trafficView(read, { minAnswered: config.traffic.minAnswered, nowMs: atMs, prefixDistinct: distinct }), exists: read.exists };
   }
 
   return {
@@ -108,13 +109,26 @@ export function createTrafficService({ engine, config, now = Date.now }: Traffic
 
     /** The live page's figures of an account: the 1-hour window's ASR, ACD and short calls, and the recommendation. */
     async summary(id: string): Promise<TrafficSummary> {
-      const read = await engine.readTraffic(id, now());
-      const view = trafficView(read, { minAnswered: config.traffic.minAnswered });
+      const at = now();
+      const read = await engine.readTraffic(id, at);
+      const view = trafficView(read, { minAnswered: config.traffic.minAnswered, nowMs: at });
       const f = view.windows['1h'].figures;
       return {
         window: '1h', attempts: f.attempts, answered: f.answered, asrPercent: percent(f.asr), acdSeconds: round1(f.acdSeconds),
         shortCallPercent: percent(f.shortRatio), suspensionRecommended: view.suspensionRecommended !== null,
       };
+    },
+
+    /** Lifts the fraud block of one prefix, or every block of the account (prefix undefined). */
+    async liftBlocks(id: string, prefix: string | undefined): Promise<{ lifted: boolean }> {
+      const problems: string[] = [];
+      const bad = idProblem(id);
+      if (bad) problems.push(bad);
+      if (prefix !== undefined && !/^\d{1,16}$/.test(prefix)) problems.push(`prefix: must be 1-16 digits (got ${JSON.stringify(prefix)})`);
+      if (problems.length > 0) throw new ValidationError(problems);
+      const r = await engine.liftFraudBlocks(id, prefix ?? '');
+      if (r === null) throw new AccountNotFoundError(id);
+      return { lifted: r };
     },
 
     async clearRecommendation(id: string): Promise<{ cleared: boolean }> {

@@ -5,8 +5,10 @@
 import type { TrafficReadResult } from '../redis/engine.js';
 import { unpackCounts } from './buckets.js';
 import { addCounts, figuresOf, ZERO_COUNTS, type Counts, type Figures, type WindowName } from './windows.js';
-import { resolveRules, resolveTrafficSettings, DEFAULT_TRAFFIC_SETTINGS, type TrafficSettings } from './profiles.js';
+import { resolveRules, storedTrafficSettings, type TrafficSettings } from './profiles.js';
 import { decodeAlertState, judgeWindow, type AlertState, type RuleVerdict } from './judge.js';
+import type { FraudBlock } from './fraud.js';
+import { guardOfHash } from './guard.js';
 
 export const WINDOW_NAMES: readonly WindowName[] = ['15m', '1h', 'day'];
 
@@ -41,18 +43,6 @@ export function windowCounts(read: Pick<TrafficReadResult, 'minuteBuckets' | 'da
   };
 }
 
-/** The stored traffic settings; what cannot be read (never set, or written by another version) is the default. */
-export function storedTrafficSettings(json: string): { settings: TrafficSettings; readable: boolean } {
-  if (json === '') return { settings: DEFAULT_TRAFFIC_SETTINGS, readable: true };
-  try {
-    const r = resolveTrafficSettings(null, JSON.parse(json));
-    if (r.ok) return { settings: r.settings, readable: true };
-  } catch {
-    // unreadable JSON: the defaults apply, and the caller says so
-  }
-  return { settings: DEFAULT_TRAFFIC_SETTINGS, readable: false };
-}
-
 export interface RuleState extends RuleVerdict {
   alert: AlertState;
 }
@@ -66,6 +56,8 @@ export interface SuspensionRecommendation {
 
 export interface TrafficView {
   settings: TrafficSettings;
+  /** The fraud blocks in force (prefixes refused until their window passes). */
+  fraudBlocks: FraudBlock[];
   windows: Record<WindowName, { figures: Figures; prefixes: Record<string, Figures> }>;
   rules: RuleState[];
   suspensionRecommended: SuspensionRecommendation | null;
@@ -82,7 +74,7 @@ export function decodeRecommendation(text: string | undefined): SuspensionRecomm
 /** Judges every window of an account: its figures, each rule's verdict and stored alert state. */
 export function trafficView(
   read: TrafficReadResult,
-  options: { minAnswered: number; prefixDistinct?: Record<string, Record<WindowName, number>> },
+  options: { minAnswered: number; nowMs: number; prefixDistinct?: Record<string, Record<WindowName, number>> },
 ): TrafficView {
   const { settings } = storedTrafficSettings(read.settingsJson);
   const rules = resolveRules(settings);
@@ -98,5 +90,6 @@ export function trafficView(
       states.push({ ...v, alert: decodeAlertState(read.alerts[`${w}|${v.rule}`] ?? null) });
     }
   }
-  return { settings, windows, rules: states, suspensionRecommended: decodeRecommendation(read.alerts.recommended) };
+  const fraudBlocks = guardOfHash({ fraudBlocks: read.fraudBlocksJson }).blocks.filter((b) => b.untilMs > options.nowMs);
+  return { settings, fraudBlocks, windows, rules: states, suspensionRecommended: decodeRecommendation(read.alerts.recommended) };
 }

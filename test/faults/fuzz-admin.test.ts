@@ -257,6 +257,33 @@ function paymentId(r: Prng): unknown {
   return hostileValue(r);
 }
 
+/** A traffic settings PATCH: valid values, absurd thresholds, bad prefixes, unknown rule names and hostile values. */
+function trafficBody(r: Prng): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  const threshold = () => r.pick<unknown>([15, 25, '30.5', 'off', null, 'default', -1, 101, 1e9, 12.25, '1e3', 'NaN', hostileValue(r)]);
+  if (r.next() < 0.4) body.profile = r.pick<unknown>(['conversational', 'call_center', 'dialer', 'spammer', '', hostileValue(r)]);
+  if (r.next() < 0.4) {
+    const rule = r.pick(['short_call_ratio', 'zero_second_ratio', 'acd', 'asr', 'made_up', '__proto__', hostileString(r)]);
+    body.overrides = r.next() < 0.85 ? { [rule]: { [r.pick(['warning', 'critical', 'emergency'])]: threshold() } } : hostileValue(r);
+  }
+  if (r.next() < 0.3) body.autoSuspend = r.pick<unknown>([true, false, 'true', 'yes', 1, hostileValue(r)]);
+  if (r.next() < 0.3) body.maxCallSeconds = r.pick<unknown>([60, 7200, 'off', null, 0, -5, 86_401, 1.5, '60', hostileValue(r)]);
+  if (r.next() < 0.4) {
+    const rule = () => ({
+      name: r.pick<unknown>(['uk-premium', 'r1', 'bad name', '', hostileString(r)]),
+      prefix: r.pick<unknown>(['4490', '1', '+44', '', '12345678901234567', 'abc', 4490, hostileValue(r)]),
+      limits: r.next() < 0.8
+        ? { [r.pick(['calls_per_minute', 'concurrent_calls', 'calls_per_day', 'repeat_dials', 'calls_per_hour'])]: { warning: threshold(), critical: threshold() } }
+        : hostileValue(r),
+      ...(r.next() < 0.3 ? { hours: r.pick<unknown>([{ from: 22, to: 6 }, { from: 5, to: 5 }, { from: 24, to: 1 }, hostileValue(r)]) } : {}),
+      ...(r.next() < 0.3 ? { days: r.pick<unknown>([['sat', 'sun'], [], ['funday'], hostileValue(r)]) } : {}),
+    });
+    body.fraudRules = r.next() < 0.85 ? Array.from({ length: r.int(3) }, rule) : hostileValue(r);
+  }
+  if (r.next() < 0.1) body[r.pick(['surprise', '__proto__', 'traffic', hostileString(r)])] = hostileValue(r);
+  return body;
+}
+
 function deckCsv(r: Prng): string {
   const x = r.next();
   if (x < 0.35) return DECK_CSV;
@@ -294,7 +321,12 @@ const WRONG_AUTH = (r: Prng): string | undefined =>
 
 const RIGHT_AUTH = (r: Prng) => r.pick([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`, `Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER ${TOKEN}`]);
 
-type Template = { method: string; path: string; body: 'none' | 'account' | 'account+id' | 'limits' | 'status' | 'payment' | 'csv'; query?: 'list' | 'calls' | 'limit' };
+type Template = {
+  method: string;
+  path: string;
+  body: 'none' | 'account' | 'account+id' | 'limits' | 'status' | 'payment' | 'csv' | 'traffic';
+  query?: 'list' | 'calls' | 'limit' | 'prefix';
+};
 const TEMPLATES: Template[] = [
   { method: 'POST', path: '/v1/accounts', body: 'account+id' },
   { method: 'PUT', path: '/v1/accounts/:id', body: 'account' },
@@ -306,6 +338,11 @@ const TEMPLATES: Template[] = [
   { method: 'POST', path: '/v1/accounts/:id/payments', body: 'payment' },
   { method: 'POST', path: '/v1/accounts/:id/payments', body: 'payment' },
   { method: 'GET', path: '/v1/accounts/:id/usage', body: 'none' },
+  { method: 'GET', path: '/v1/accounts/:id/traffic', body: 'none' },
+  { method: 'PATCH', path: '/v1/accounts/:id/traffic', body: 'traffic' },
+  { method: 'PATCH', path: '/v1/accounts/:id/traffic', body: 'traffic' },
+  { method: 'DELETE', path: '/v1/accounts/:id/traffic/blocks', body: 'none', query: 'prefix' },
+  { method: 'DELETE', path: '/v1/accounts/:id/traffic/recommendation', body: 'none' },
   { method: 'PUT', path: '/v1/ratedecks/:deckId', body: 'csv' },
   { method: 'GET', path: '/v1/ratedecks/:deckId', body: 'none' },
   { method: 'GET', path: '/v1/calls', body: 'none', query: 'calls' },
@@ -335,6 +372,8 @@ function queryFor(r: Prng, kind: Template['query']): string {
     if (r.next() < 0.4) pairs.push(`switchId=${r.next() < 0.5 ? 'sw1' : encodeId(r, hostileId(r))}`);
   } else if (kind === 'limit') {
     if (r.next() < 0.6) pairs.push(`limit=${val()}`);
+  } else if (kind === 'prefix') {
+    if (r.next() < 0.6) pairs.push(`prefix=${r.next() < 0.5 ? r.pick(['4490', '44', '1', '12345678901234567', '+44', '']) : val()}`);
   }
   if (r.next() < 0.25) pairs.push(`${r.pick(['verbose', '__proto__', 'constructor', 'a[b]', '__proto__[x]', 'limit', 'cursor', '%zz', ''])}=${val()}`);
   if (r.next() < 0.05) pairs.push(r.pick(['%zz', '&&&', '=', 'a=%', 'x'.repeat(5000)]));
@@ -391,6 +430,9 @@ function generate(r: Prng, switchId: string): Req {
         value = { amountUsd: amount(r), paymentId: paymentId(r) };
         if (r.next() < 0.05) delete (value as Record<string, unknown>)[r.pick(['amountUsd', 'paymentId'])];
         if (r.next() < 0.05) (value as Record<string, unknown>).currency = 'USD';
+        break;
+      case 'traffic':
+        value = trafficBody(r);
         break;
       case 'csv':
         text = deckCsv(r);
@@ -507,7 +549,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     const c = ctx();
     const prefix = c.config.redis.keyPrefix;
     const allowedKey = new RegExp(
-      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|events|payments|payments:at|leases:[A-Za-z0-9_.-]{1,64})` +
+      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|events|payments|payments:at|tr:alerts|leases:[A-Za-z0-9_.-]{1,64})` +
         `|\\{catalog\\}:(accounts|decks)|\\{deck:([A-Za-z0-9_.-]{1,64})\\}:rates)$`,
     );
     const catalogKey = c.keys.catalog;
@@ -515,6 +557,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     const r = createPrng(SEED);
     const violations: Violation[] = [];
     const statuses = new Map<number, number>();
+    const byTemplate = new Map<string, Set<number>>();
     const codes = new Map<string, number>();
     let writes2xx = 0;
     let resetOnOversize = 0;
@@ -548,7 +591,9 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
             continue;
           }
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-          const json = parseJson(res.text) as { error?: { code?: string }; id?: string; deckId?: string; account?: { id?: string } } | undefined;
+          if (!byTemplate.has(req.template)) byTemplate.set(req.template, new Set());
+          byTemplate.get(req.template)!.add(res.status);
+          const json = parseJson(res.text) as { error?: { code?: string }; id?: string; deckId?: string; account?: { id?: string } | string } | undefined;
           if (json?.error?.code) codes.set(json.error.code, (codes.get(json.error.code) ?? 0) + 1);
           if (res.status >= 500) {
             violations.push({ kind: `${res.status} answer to ${req.template}`, detail: `${where} -> ${res.text.slice(0, 200)}` });
@@ -585,7 +630,8 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
           }
           if (res.status >= 200 && res.status < 300 && req.method !== 'GET' && req.method !== 'HEAD') {
             writes2xx++;
-            const id = json?.account?.id ?? json?.id;
+            // account routes answer {account: {...}}; traffic routes {account: <id>, ...}
+            const id = typeof json?.account === 'string' ? json.account : json?.account?.id ?? json?.id;
             if (typeof id === 'string') touchedAccounts.add(id);
             if (typeof json?.deckId === 'string') touchedDecks.add(json.deckId);
           }
@@ -651,6 +697,8 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     // the fuzz reached every kind of answer, not only cheap refusals
     expect(writes2xx).toBeGreaterThan(200);
     for (const s of [200, 201, 400, 401, 404, 409, 413, 415]) expect(statuses.get(s) ?? 0, `status ${s} reached`).toBeGreaterThan(0);
+    // traffic settings were both changed and refused: the generator reaches the service, not only the schema
+    for (const s of [200, 400, 404]) expect([...(byTemplate.get('PATCH /v1/accounts/:id/traffic') ?? [])], `traffic PATCH reached ${s}`).toContain(s);
     expect(report, 'violations').toBe('');
   });
 
@@ -739,6 +787,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
       ['PUT', '/v1/accounts/acme/limits'],
       ['PUT', '/v1/accounts/acme/status'],
       ['POST', '/v1/accounts/acme/payments'],
+      ['PATCH', '/v1/accounts/acme/traffic'],
     ];
     for (const [method, path] of routes) {
       const res = await call(method, path, { body: big });

@@ -18,6 +18,7 @@ export function formatTraffic(t: TrafficJson): string {
     const r = t.suspensionRecommended;
     lines.push(`SUSPENSION RECOMMENDED: ${r.rule} in ${r.window} (${r.value}) at ${r.at}`);
   }
+  for (const b of t.fraudBlocks) lines.push(`FRAUD BLOCK: calls to ${b.prefix} refused until ${b.until} (rule ${b.rule}, ${b.limit})`);
   lines.push('window  attempts answered   ASR    NER     ACD  short  zero  distinct repeats');
   for (const [w, f] of Object.entries(t.windows)) {
     lines.push(
@@ -96,6 +97,18 @@ export function registerTrafficCommands(program: Command, { api, print }: Comman
       }
       const r = await api().request<{ account: string; settings: unknown }>({ method: 'PATCH', path: path`/v1/accounts/${id}/traffic`, json: body });
       print(o.json, r, () => `traffic settings of ${id}:\n${JSON.stringify(r.settings, null, 2)}`);
+    });
+
+  traffic
+    .command('unblock')
+    .description('lift the fraud block of one destination prefix (--prefix) or every block of the account, before its window passes')
+    .argument('<id>', 'account id')
+    .option('--prefix <digits>', 'the blocked prefix (as the traffic view lists it); absent: every block')
+    .addOption(jsonOption())
+    .action(async (id: string, o: { prefix?: string; json?: boolean }) => {
+      const query = o.prefix !== undefined ? `?prefix=${encodeURIComponent(o.prefix)}` : '';
+      const r = await api().request<{ account: string; lifted: boolean }>({ method: 'DELETE', path: `${path`/v1/accounts/${id}/traffic/blocks`}${query}` });
+      print(o.json, r, () => (r.lifted ? `lifted the fraud block${o.prefix ? ` of ${o.prefix}` : 's'} of ${id}` : `${id} had no such fraud block`));
     });
 
   traffic

@@ -7,7 +7,8 @@
   KEYS[123] the UTC day's bucket   KEYS[124] its dialed numbers
 
   Returns { exists (1|0), settings JSON or '', alerts (flat field/value list), distinct 15m, distinct 1h, distinct day,
-            then one flat field/value list per bucket, minute buckets oldest first, then the day's }
+            then one flat field/value list per bucket, minute buckets oldest first, then the day's,
+            then the fraud blocks JSON or '' }
 ]]
 
 local out = {
@@ -20,4 +21,5 @@ local out = {
 }
 for i = 3, 62 do out[#out + 1] = redis.call('HGETALL', KEYS[i]) end
 out[#out + 1] = redis.call('HGETALL', KEYS[123])
+out[#out + 1] = redis.call('HGET', KEYS[1], 'fraudBlocks') or ''
 return out
