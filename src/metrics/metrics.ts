@@ -130,6 +130,11 @@ export function createMetrics() {
       labelNames: ['rule', 'level'] as const,
       registers: [registry],
     }),
+    trafficGuardedAccounts: new Gauge({
+      name: 'callgate_traffic_guarded_accounts',
+      help: 'Accounts whose fraud rules, fraud blocks or maximum call duration this instance holds in memory (traffic settings)',
+      registers: [registry],
+    }),
     trafficSuspensions: new Counter({
       name: 'callgate_traffic_suspensions_total',
       help: 'Accounts with autoSuspend turned OFF (msa_violation) by a critical traffic alert raised on this instance',

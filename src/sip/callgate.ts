@@ -80,7 +80,14 @@ export function createCallgate(deps: CallgateDeps) {
     : undefined;
   const directory = createDirectory({
     redis, keys, logger, trustedPeers: config.identification.trustedPeers, changes,
-    ...(guard ? { onAccountHash: guard.update } : {}),
+    ...(guard
+      ? {
+        onAccountHash: (id: string, hash: Record<string, string> | undefined) => {
+          guard.update(id, hash);
+          metrics.trafficGuardedAccounts.set(guard.size());
+        },
+      }
+      : {}),
   });
   const files = createCdrFiles({ dir: config.cdr.dir, switchId: config.switchId, logger });
   const cdrWriter = createCdrWriter({ redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger });

@@ -18,9 +18,21 @@ interface AccountGuard {
   rules: FraudRule[];
   maxCallSeconds: number | null;
   blocks: FraudBlock[];
+  /** Prefix ('*': all) -> until when an engineer's lift keeps it from being blocked again. */
+  lifted: Record<string, number>;
 }
 
-const NONE: AccountGuard = Object.freeze({ rules: [], maxCallSeconds: null, blocks: [] }) as unknown as AccountGuard;
+const NONE: AccountGuard = Object.freeze({ rules: [], maxCallSeconds: null, blocks: [], lifted: {} }) as unknown as AccountGuard;
+
+function liftedOf(json: string | undefined): Record<string, number> {
+  if (!json) return {};
+  try {
+    const raw = JSON.parse(json) as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(raw).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  } catch {
+    return {};
+  }
+}
 
 /** The guard's part of an account hash. Pure. */
 export function guardOfHash(hash: Record<string, string>): AccountGuard {
@@ -38,7 +50,7 @@ export function guardOfHash(hash: Record<string, string>): AccountGuard {
     }
   }
   if (settings.fraudRules.length === 0 && settings.maxCallSeconds === null && blocks.length === 0) return NONE;
-  return { rules: settings.fraudRules, maxCallSeconds: settings.maxCallSeconds, blocks };
+  return { rules: settings.fraudRules, maxCallSeconds: settings.maxCallSeconds, blocks, lifted: liftedOf(hash.fraudLifted) };
 }
 
 /** The block that refuses a call to `destination` at `atMs`, if any: a live block of a prefix starting it. Pure. */
@@ -69,8 +81,9 @@ export function createTrafficGuard(deps: TrafficGuardDeps) {
       const untilMs = blockUntil(v.limit, atMs);
       // the next call of this window at the same level needs no write: the block (or the snooze) holds it
       written.set(key, v.level === 'critical' ? untilMs : atMs + Math.min(deps.snoozeMs, 60_000));
-      if (v.level === 'critical') {
-        const g = accounts.get(accountId);
+      const g = accounts.get(accountId);
+      const liftedUntil = Math.max(g?.lifted[rule.prefix] ?? 0, g?.lifted['*'] ?? 0);
+      if (v.level === 'critical' && liftedUntil <= atMs) {
         const block: FraudBlock = { prefix: rule.prefix, rule: rule.name, limit: v.limit, untilMs };
         if (g) accounts.set(accountId, { ...g, blocks: [...g.blocks.filter((b) => b.prefix !== rule.prefix), block] });
       }
@@ -111,6 +124,8 @@ export function createTrafficGuard(deps: TrafficGuardDeps) {
       const g = accounts.get(accountId);
       return g && g.rules.length > 0 ? ruleFor(g.rules, destination, atMs) : undefined;
     },
+    /** Accounts with fraud rules, blocks or a maximum call duration held now. */
+    size: () => accounts.size,
     maxCallSeconds: (accountId: string): number | null => accounts.get(accountId)?.maxCallSeconds ?? null,
     /** An admitted call's counts under its rule: judged, and any level reached is written. */
     admitted(accountId: string, rule: FraudRule, counts: FraudCounts, atMs = now()): void {

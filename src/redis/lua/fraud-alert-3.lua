@@ -23,7 +23,14 @@ local now = nowMs()
 local level = ARGV[3]
 local blocked = 0
 
-if level == 'critical' then
+local function liftedUntil()
+  local ok, lifted = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'fraudLifted') or '{}')
+  if not ok or type(lifted) ~= 'table' then return 0 end
+  return math.max(tonumber(lifted[ARGV[6]]) or 0, tonumber(lifted['*']) or 0)
+end
+
+-- a prefix an engineer lifted today is not blocked again today (traffic-settings 'unblock')
+if level == 'critical' and liftedUntil() <= now then
   local raw = redis.call('HGET', KEYS[1], 'fraudBlocks')
   local ok, blocks = pcall(cjson.decode, raw or '{}')
   if not ok or type(blocks) ~= 'table' then blocks = {} end

@@ -7,6 +7,10 @@
   KEYS[1] account hash   KEYS[2] traffic alerts hash
   ARGV[1] 'put' | 'clear' | 'unblock'   ARGV[2] settings JSON (put), prefix to unblock ('' for all)
   ARGV[3] updatedAt (ISO 8601)   ARGV[4] accountId   ARGV[5] change channel
+  ARGV[6] (unblock) until when a lifted prefix is not blocked again (ms): the end of the UTC day
+
+  A lifted prefix is recorded in fraudLifted (JSON prefix -> untilMs; '*' for all): an engineer who lifts a
+  block has judged that traffic, and fraud-alert does not block it again that day.
 
   Returns { 1, changed (1|0) } or { -1 } for an unknown account
 ]]
@@ -18,8 +22,15 @@ if ARGV[1] == 'put' then
   return { 1, 1 }
 end
 if ARGV[1] == 'unblock' then
+  local okLifted, lifted = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'fraudLifted') or '{}')
+  if not okLifted or type(lifted) ~= 'table' then lifted = {} end
+  lifted[ARGV[2] == '' and '*' or ARGV[2]] = tonumber(ARGV[6])
+  redis.call('HSET', KEYS[1], 'fraudLifted', cjson.encode(lifted))
   local raw = redis.call('HGET', KEYS[1], 'fraudBlocks')
-  if not raw then return { 1, 0 } end
+  if not raw then
+    redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4])
+    return { 1, 0 }
+  end
   local ok, blocks = pcall(cjson.decode, raw)
   local changed = 0
   if ARGV[2] == '' or not ok or type(blocks) ~= 'table' then
