@@ -122,7 +122,7 @@ describe('cdrFromStreamEntry', () => {
     expect(toJsonLine(cdr)).toContain('"tax":0,');
   });
 
-  it('reads an orphaned entry from sweep-5.lua', () => {
+  it('reads an orphaned entry from sweep-12.lua', () => {
     const cdr = cdrFromStreamEntry(
       answeredFields({}, { disposition: 'orphaned', reason: 'lease_expired', sipCode: '0', answeredAt: '0', talkMs: '0', billedSec: '0', cost: '0', tax: '0', total: '0' }),
     );

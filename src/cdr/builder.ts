@@ -14,7 +14,7 @@ import { decodeSeed, type StoredSeed } from '../redis/codecs/call-record.js';
 
 export { CDR_DISPOSITIONS, type CdrDisposition };
 
-/** A CDR stream entry as XADDed by finalize-14.lua and sweep-5.lua: every value is a string. */
+/** A CDR stream entry as XADDed by finalize-14.lua and sweep-12.lua: every value is a string. */
 export type CdrStreamFields = Readonly<Record<string, string | undefined>>;
 
 /** A refused INVITE, written straight to file by the instance that refused it. */

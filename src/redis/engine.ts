@@ -3,6 +3,7 @@ import type { Keys } from './keys.js';
 import { ScriptCode, UnexpectedScriptReplyError } from './codes.js';
 import { loadLuaScript, runScript as runBareScript, type LuaScript, type ScriptCallOptions } from './script.js';
 import type { AccountStatus, Disposition, OffReason } from '../model/index.js';
+import { decodeCallRecord } from './codecs/call-record.js';
 import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './codecs/account-hash.js';
 import { countsOfCall, type Counts } from '../traffic/windows.js';
 import type { FraudCounts } from '../traffic/fraud.js';
@@ -19,7 +20,7 @@ export const SCRIPTS = {
   trafficAlert: loadLuaScript('traffic-alert', 4),
   trafficSettings: loadLuaScript('traffic-settings', 2),
   fraudAlert: loadLuaScript('fraud-alert', 3),
-  sweep: loadLuaScript('sweep', 5),
+  sweep: loadLuaScript('sweep', 12),
   accountPut: loadLuaScript('account-put', 2),
   applyFunds: loadLuaScript('apply-funds', 4),
   setStatus: loadLuaScript('set-status', 2),
@@ -360,19 +361,50 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript,
     throw new UnexpectedScriptReplyError('finalize', r);
   }
 
+  /**
+   * Sweeps the account's calls whose lease expired (their owner stopped renewing it): reads the earliest
+   * `limit` lease expiries and their records, then runs the sweep script once per rated prefix with the
+   * counts of each call, so an orphaned call is counted in the traffic figures in the step that writes its
+   * CDR. The script itself decides, by Redis time and the record as read, which candidates are swept.
+   */
   async function sweepAccount(accountId: string, limit = 100): Promise<SweepResult> {
     const a = accountId;
-    const r = asArray(
-      'sweep',
-      await runScript(redis, SCRIPTS.sweep, [keys.account(a), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a)], [
-        a,
-        limit,
-        channel,
-        switchId,
-      ]),
-    );
+    const candidates = await redis.zRange(keys.expiry(a), 0, limit - 1);
+    if (candidates.length === 0) return { swept: [] };
+    const records = await redis.hmGet(keys.calls(a), candidates);
+    const byPrefix = new Map<string, (string | number)[]>();
+    candidates.forEach((callId, i) => {
+      const raw = records[i] ?? null;
+      const meter = raw === null ? '' : raw.slice(0, Math.max(0, raw.indexOf('\n')));
+      let prefix = '';
+      let tail: (string | number)[] = ['', 0, 0, 0, 0, 0, 0, 0, ''];
+      if (raw !== null && traffic) {
+        try {
+          const rec = decodeCallRecord(callId, raw);
+          prefix = rec.static.prefix ?? '';
+          const counts = countsOfCall({ answered: rec.answeredAt !== null, disposition: 'orphaned', talkMs: rec.talkMs, billedSec: rec.billedSec }, traffic.shortCallSeconds);
+          tail = [rec.static.to ?? '', ...COUNT_ORDER.map((k) => counts[k]), isTrafficSample(counts) ? '1' : ''];
+        } catch {
+          // an unreadable record is still swept (its CDR stands); it is not counted
+        }
+      }
+      const group = byPrefix.get(prefix) ?? [];
+      group.push(callId, meter, ...tail);
+      byPrefix.set(prefix, group);
+    });
     const swept: SweepResult['swept'] = [];
-    for (let i = 1; i + 1 < r.length; i += 2) swept.push({ callId: String(r[i]), cdrEntryId: String(r[i + 1]) });
+    const now = Date.now();
+    const b = trafficBuckets(now);
+    for (const [prefix, group] of byPrefix) {
+      const r = asArray(
+        'sweep',
+        await runScript(redis, SCRIPTS.sweep, [
+          keys.account(a), keys.calls(a), keys.expiry(a), keys.cdrs(a), keys.events(a), keys.trafficSamples(a),
+          ...trafficKeys(a, prefix, now),
+        ], [a, channel, switchId, traffic ? '1' : '', prefix, b.minuteTtlS, b.dayTtlS, traffic?.maxSamples ?? 0, ...group]),
+      );
+      for (let i = 1; i + 1 < r.length; i += 2) swept.push({ callId: String(r[i]), cdrEntryId: String(r[i + 1]) });
+    }
     return { swept };
   }
 
@@ -547,7 +579,8 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript,
 
   /** Writes the account's traffic settings JSON; false for an unknown account. */
   function trafficSettingsScript(accountId: string, op: 'put' | 'clear' | 'unblock', arg: string, at: Date): Promise<unknown[]> {
-    return runScript(redis, SCRIPTS.trafficSettings, [keys.account(accountId), keys.trafficAlerts(accountId)], [op, arg, at.toISOString(), accountId, channel])
+    const endOfDay = (Math.floor(at.getTime() / 86_400_000) + 1) * 86_400_000;
+    return runScript(redis, SCRIPTS.trafficSettings, [keys.account(accountId), keys.trafficAlerts(accountId)], [op, arg, at.toISOString(), accountId, channel, endOfDay])
       .then((r) => asArray('traffic-settings', r));
   }
 

@@ -5,7 +5,8 @@
  * against the test Redis. Instance B is this test process and runs the sweeper.
  *
  * Proven: every channel is freed within lease TTL + sweep interval (+ a margin); each call gets exactly one
- * CDR, `orphaned`, billing exactly what its last tick committed; money is conserved; no live lease is left.
+ * CDR, `orphaned`, billing exactly what its last tick committed, and is counted once in the account's traffic
+ * figures; money is conserved; no live lease is left.
  * Restarting A (journal replay, as `callgate serve` does first) bills nothing twice, also when the journal
  * holds a finalize for a call the sweeper has already closed.
  */
@@ -27,6 +28,7 @@ import { createSweeper } from '../../src/calls/sweeper.js';
 import { createUsageJournal } from '../../src/calls/journal.js';
 import { decodeAccountHash } from '../../src/redis/codecs/account-hash.js';
 import { decodeCallRecord, type CallRecord } from '../../src/redis/codecs/call-record.js';
+import { createTrafficService } from '../../src/traffic/service.js';
 
 const logger = pino({ level: 'silent' });
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -114,7 +116,7 @@ describe('fault: an instance dies with answered calls up', () => {
     conn = await connectRedis(config);
     const { redis } = conn;
     const keys = createKeys(prefix);
-    const engine = createEngine({ redis, keys, switchId: SWITCH_B, leaseTtlMs: LEASE_TTL_MS });
+    const engine = createEngine({ redis, keys, switchId: SWITCH_B, leaseTtlMs: LEASE_TTL_MS, traffic: { shortCallSeconds: 6, maxSamples: 20 } });
     const accounts = createAccountService({ redis, keys, engine, config });
     // $0.60 a minute on 1/1 increments: 10,000 micro-dollars a billed second, so one tick after the answer
     // has already committed money
@@ -207,6 +209,14 @@ describe('fault: an instance dies with answered calls up', () => {
     expect(Number(await redis.hLen(keys.calls(ACCOUNT)))).toBe(0);
     expect(Number(await redis.zCard(keys.expiry(ACCOUNT)))).toBe(0);
     expect(Number(await redis.zCount(keys.leases(ACCOUNT, SWITCH_A), Date.now(), '+inf'))).toBe(0);
+
+    // the account's traffic figures count each orphaned call once, as the sweeper billed it
+    const traffic = await createTrafficService({ engine, config }).getTraffic(ACCOUNT);
+    const ticks = [...lastTick.values()];
+    expect(traffic.windows.day).toMatchObject({
+      attempts: CALLS, answered: CALLS, billedSeconds: ticks.reduce((s, t) => s + t.billedSec, 0),
+    });
+    expect(traffic.windows.day.prefixes['44']).toMatchObject({ attempts: CALLS, answered: CALLS });
 
     // A restarts: its journal replay (nothing was journaled) bills nothing
     const restarted = startInstanceA('replay', aEnv);

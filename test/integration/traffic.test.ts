@@ -21,8 +21,8 @@ const logger = pino({ level: 'silent' });
 const limits = { type: 'prepaid', creditLimit: 0, channels: 50, cps: 1000, burst: 1000, lowBalanceThreshold: 0 } as const;
 const uniq = (p: string) => `${p}-${randomUUID().slice(0, 8)}`;
 
-function switchEngine(c: TestContext, switchId: string): Engine {
-  return createEngine({ redis: c.conn.redis, keys: c.keys, switchId, leaseTtlMs: c.config.billing.leaseTtlMs, traffic: { shortCallSeconds: 6, maxSamples: 20 } });
+function switchEngine(c: TestContext, switchId: string, leaseTtlMs = c.config.billing.leaseTtlMs): Engine {
+  return createEngine({ redis: c.conn.redis, keys: c.keys, switchId, leaseTtlMs, traffic: { shortCallSeconds: 6, maxSamples: 20 } });
 }
 
 async function fundedAccount(c: TestContext): Promise<string> {
@@ -102,6 +102,41 @@ describeOnRedis('traffic profiles', (ctx) => {
     expect(t.rules.every((r) => !r.judged)).toBe(true); // 4 answered calls, under minAnswered
   });
 
+  it('a dead switch\'s live calls, swept by the others, are counted once each (and its finished calls stay counted)', async () => {
+    const c = ctx();
+    const a = switchEngine(c, 'sw-a');
+    const dead = switchEngine(c, 'sw-dead', 300);
+    const b = switchEngine(c, 'sw-b');
+    const id = await fundedAccount(c);
+    await call(a, id, { talkMs: 90_000, to: '441111' });
+    await call(dead, id, { talkMs: 2_000, to: '442222' });
+    // two calls live on the switch that dies: one answered (4 s of talk committed by its last tick), one ringing
+    const live = async (to: string, prefix: string) => {
+      const callId = uniq('live');
+      const seed = encodeSeed({ ...admittedCall.seed, accountId: id, sipCallId: uniq('sip'), invitedAt: Date.now(), to, prefix });
+      expect((await dead.admitCall({ accountId: id, callId, reservation: 60_000, seed })).outcome).toBe('admitted');
+      return callId;
+    };
+    const talking = await live('443333', '44');
+    const ringing = await live('493333', '49');
+    await dead.tickCall({ accountId: id, callId: talking, total: 5_000, cost: 5_000, tax: 0, billedSec: 6, talkMs: 4_000, answeredAt: Date.now() - 4_000, nextReservation: 60_000 });
+    await new Promise((r) => setTimeout(r, 350)); // sw-dead stops renewing
+    const sweeps = await Promise.all([a.sweepAccount(id), b.sweepAccount(id), a.sweepAccount(id)]);
+    expect(sweeps.flatMap((s) => s.swept).map((s) => s.callId).sort()).toEqual([talking, ringing].sort());
+
+    const t = await createTrafficService({ engine: a, config: { traffic: { ...c.config.traffic, minAnswered: 100 } } }).getTraffic(id);
+    for (const w of ['15m', '1h', 'day'] as const) {
+      // a: 90 s; dead: 2 s (short) finished, 4 s (short) and a ringing attempt swept: 4 attempts, 3 answered, 96 s
+      expect(t.windows[w]).toMatchObject({ attempts: 4, answered: 3, talkSeconds: 96, shortCalls: 2, distinctNumbers: 4, repeatDials: 0 });
+      expect(t.windows[w].prefixes['44']).toMatchObject({ attempts: 3, answered: 3, shortCalls: 2 });
+      expect(t.windows[w].prefixes['49']).toMatchObject({ attempts: 1, answered: 0, userEnds: 0 });
+    }
+    expect(await c.conn.redis.lRange(c.keys.trafficSamples(id), 0, -1)).toContain(talking);
+    // a later sweep finds nothing and counts nothing
+    expect((await b.sweepAccount(id)).swept).toHaveLength(0);
+    expect((await createTrafficService({ engine: b, config: { traffic: c.config.traffic } }).getTraffic(id)).windows.day.attempts).toBe(4);
+  });
+
   it('the monitor alerts once per crossing, with samples and the figures; autoSuspend turns the account OFF (msa_violation)', async () => {
     const c = ctx();
     const engine = switchEngine(c, 'sw-a');
@@ -135,6 +170,9 @@ describeOnRedis('traffic profiles', (ctx) => {
     const hash = await c.conn.redis.hGetAll(c.keys.account(id));
     expect(hash.state?.split('|').slice(0, 2)).toEqual(['off', 'msa_violation']);
     expect((await engine.admitCall({ accountId: id, callId: uniq('c'), reservation: 1, seed: encodeSeed(admittedCall.seed) })).outcome).toBe('off');
+    // a payment does not lift an msa_violation OFF: only an engineer does
+    expect((await engine.applyFunds(id, uniq('pay'), 5_000_000, 0)).outcome).toBe('applied');
+    expect((await c.conn.redis.hGet(c.keys.account(id), 'state'))?.split('|').slice(0, 2)).toEqual(['off', 'msa_violation']);
     const t = await service.getTraffic(id);
     expect(t.suspensionRecommended).toMatchObject({ rule: expect.any(String), window: expect.any(String) });
 
@@ -186,6 +224,14 @@ describeOnRedis('traffic profiles', (ctx) => {
     expect(await engine.liftFraudBlocks(id, '4490')).toBe(true);
     expect(await engine.liftFraudBlocks(id, '4490')).toBe(false);
     expect(await c.conn.redis.hGet(c.keys.account(id), 'fraudBlocks')).toBeNull();
+    // lifted by an engineer: the prefix is not blocked again today, on any instance
+    expect(await engine.writeFraudAlert({
+      accountId: id, rule: 'uk-premium', limit: 'calls_per_minute', level: 'critical', prefix: '4490', value: 4, threshold: 3, untilMs: Date.now() + 60_000, snoozeMs: 1,
+    })).toMatchObject({ blocked: false });
+    const fresh = createTrafficGuard({ engine, logger, snoozeMs: 3_600_000 });
+    fresh.update(id, await c.conn.redis.hGetAll(c.keys.account(id)));
+    fresh.admitted(id, rule, { callsPerMinute: 9, callsPerDay: 9, repeatDials: 9, concurrent: 1 });
+    expect(fresh.blockFor(id, '449011112222')).toBeUndefined();
     expect(await engine.liftFraudBlocks(uniq('nobody'), '')).toBeNull();
   });
 
