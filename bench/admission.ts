@@ -6,6 +6,10 @@
  * Baseline in the same run, through the same client at the same concurrency: the same loop with the three
  * scripts replaced by an EVALSHA of a script that does nothing (three round trips per cycle).
  *
+ * Traffic profiles (src/traffic) add to a call's finalize only: it folds the call into the account's minute
+ * and day buckets and their dialed-number HyperLogLogs. Each row measures the cycle with them off (as the
+ * headline figures) and on, in the same rounds, and reports the ratio (traffic_ratio, target >= 0.97).
+ *
  * What one Redis carries: INFO commandstats is read on every master before and after each measured run;
  * the script time it adds up, divided by the cycles, is the Redis CPU time per cycle (redis_us_per_cycle),
  * and 1e6 / that is the cycles per second one Redis core could carry at that cost
@@ -24,6 +28,7 @@ import { connectRedis, type Redis } from '../src/redis/client.js';
 import { createKeys } from '../src/redis/keys.js';
 import { createEngine, type Engine } from '../src/redis/engine.js';
 import { luaScriptFromSource, runScript } from '../src/redis/script.js';
+import { trafficBuckets } from '../src/traffic/buckets.js';
 import { benchArgs } from './cli.js';
 
 const { json, option, number, log } = benchArgs();
@@ -41,6 +46,9 @@ const keys = createKeys(prefix);
 const engine = createEngine({ redis: conn.redis, keys, switchId: config.switchId, leaseTtlMs: 60_000 });
 const switchIds = Array.from({ length: Math.max(...switchCounts) }, (_, i) => `benchsw${i}`);
 const engines = switchIds.map((switchId) => createEngine({ redis: conn.redis, keys, switchId, leaseTtlMs: 60_000 }));
+const TRAFFIC = { shortCallSeconds: 6, maxSamples: 20 };
+const trafficEngines = switchIds.map((switchId) => createEngine({ redis: conn.redis, keys, switchId, leaseTtlMs: 60_000, traffic: TRAFFIC }));
+const startedAt = Date.now();
 const noop = luaScriptFromSource('noop', 1, 'return 1');
 
 async function createAccounts(n: number, from: number): Promise<void> {
@@ -140,8 +148,10 @@ function callgateCycle(es: Engine[]): Cycle {
   return async (accountId: string, n: number) => {
     const e = es[n % es.length]!;
     const callId = `${run}-${n}`;
+    // a spread of dialed numbers, so the traffic figures' HyperLogLogs see new and repeated numbers alike
+    const dialed = `4420${7_100_000 + (n % 50_000)}`;
     const t0 = performance.now();
-    const r = await e.admitCall({ accountId, callId, reservation: 60_000, seed: '{"from":"15551230000","to":"4420712345678"}' });
+    const r = await e.admitCall({ accountId, callId, reservation: 60_000, seed: `{"from":"15551230000","to":"${dialed}","prefix":"44"}` });
     const t1 = performance.now();
     if (r.outcome !== 'admitted') throw new Error(`bench admit refused: ${r.outcome}`);
     const t = await e.tickCall({
@@ -150,7 +160,7 @@ function callgateCycle(es: Engine[]): Cycle {
     if (t.outcome !== 'reserved') throw new Error(`bench tick answered ${t.outcome}`);
     await e.finalizeCall({
       accountId, callId, total: 1_234, cost: 1_000, tax: 234, billedSec: 6, talkMs: 5_000, answeredAt: 1, endedAt: 2,
-      disposition: 'answered', reason: 'caller_bye', sipCode: 200,
+      disposition: 'answered', reason: 'caller_bye', sipCode: 200, prefix: '44', dialed,
     });
     return t1 - t0;
   };
@@ -167,6 +177,20 @@ function baselineCycle(redis: Redis): Cycle {
   };
 }
 
+/** The traffic keys the bench's finalizes can have written for one account (every minute and day it ran). */
+function trafficKeysOf(id: string): string[] {
+  const out = [keys.trafficSamples(id)];
+  const first = trafficBuckets(startedAt);
+  const last = trafficBuckets(Date.now());
+  for (let m = first.minute; m <= last.minute; m++) {
+    out.push(keys.trafficBucket(id, 'm', m), keys.trafficNumbers(id, 'm', m), keys.trafficNumbers(id, 'm', m, '44'));
+  }
+  for (let d = first.day; d <= last.day; d++) {
+    out.push(keys.trafficBucket(id, 'd', d), keys.trafficNumbers(id, 'd', d), keys.trafficNumbers(id, 'd', d, '44'));
+  }
+  return out;
+}
+
 async function cleanup(): Promise<void> {
   // every key of the bench carries its prefix; drop them per account (each DEL stays in one slot)
   const max = Math.max(...accountCounts);
@@ -176,7 +200,7 @@ async function cleanup(): Promise<void> {
       ids.slice(i, i + 500).map((id) =>
         conn.redis.del([
           keys.account(id), keys.calls(id), keys.expiry(id), keys.cdrs(id), keys.events(id), keys.payments(id), keys.paymentsByTime(id),
-          keys.leases(id, config.switchId), ...switchIds.map((sw) => keys.leases(id, sw)),
+          keys.leases(id, config.switchId), ...switchIds.map((sw) => keys.leases(id, sw)), ...trafficKeysOf(id),
         ]),
       ),
     );
@@ -190,16 +214,19 @@ try {
     log(`\ncreating accounts up to ${accounts} ...`);
     await createAccounts(accounts, created);
     created = accounts;
-    // warm-up of both loops (it also loads the scripts), then alternate so drift hits both alike; keep the
+    // warm-up of the loops (it also loads the scripts), then alternate so drift hits all alike; keep the
     // better of two rounds each
     await measure(accounts, baselineCycle(conn.redis), 3).catch(() => undefined);
     await measure(accounts, callgateCycle(engines.slice(0, 1)), 3).catch(() => undefined);
+    await measure(accounts, callgateCycle(trafficEngines.slice(0, 1)), 3).catch(() => undefined);
     for (const switches of switchCounts) {
       const base: Run[] = [];
       const cg: Run[] = [];
+      const tr: Run[] = [];
       for (let round = 0; round < 2; round++) {
         base.push(await measure(accounts, baselineCycle(conn.redis), 3));
         cg.push(await measure(accounts, callgateCycle(engines.slice(0, switches)), 3));
+        tr.push(await measure(accounts, callgateCycle(trafficEngines.slice(0, switches)), 3));
       }
       const best = (runs: Run[]) => runs.reduce((a, b) => (b.cyclesPerS > a.cyclesPerS ? b : a));
       // commandstats time is wall time inside each command: a Redis process descheduled by another on a
@@ -207,8 +234,10 @@ try {
       const leastRedisUs = (runs: Run[]) => Math.min(...runs.map((r) => r.redisUsPerCycle));
       const b = best(base);
       const c = best(cg);
+      const t = best(tr);
       const redisUs = leastRedisUs(cg);
       const baseRedisUs = leastRedisUs(base);
+      const trafficRedisUs = leastRedisUs(tr);
       const row = {
         accounts,
         switches,
@@ -220,6 +249,10 @@ try {
         baseline_cycles_per_s: Math.round(b.cyclesPerS),
         baseline_redis_us_per_cycle: Number(baseRedisUs.toFixed(2)),
         ratio: Number((c.cyclesPerS / b.cyclesPerS).toFixed(3)),
+        traffic_cycles_per_s: Math.round(t.cyclesPerS),
+        traffic_admit_p99_ms: Number(t.admitP99.toFixed(3)),
+        traffic_redis_us_per_cycle: Number(trafficRedisUs.toFixed(2)),
+        traffic_ratio: Number((t.cyclesPerS / c.cyclesPerS).toFixed(3)),
       };
       if (json) console.log(JSON.stringify(row));
       else {
@@ -228,6 +261,8 @@ try {
         log(`            Redis ${row.redis_us_per_cycle} us per cycle: ${row.projected_cycles_per_core} cycles/s per Redis core`);
         log(`  baseline  ${row.baseline_cycles_per_s} cycles/s   Redis ${row.baseline_redis_us_per_cycle} us per cycle   (3 x EVALSHA of a no-op script; p50 ${b.admitP50.toFixed(3)} ms, p99 ${b.admitP99.toFixed(3)} ms)`);
         log(`  ratio     ${row.ratio}   (targets: ratio >= 0.5; admit p99 < 2 ms on 1,000 accounts; Redis <= ${TARGET_REDIS_US_PER_CYCLE} us per cycle)`);
+        log(`  traffic   ${row.traffic_cycles_per_s} cycles/s with traffic figures kept   admit p99 ${row.traffic_admit_p99_ms} ms   Redis ${row.traffic_redis_us_per_cycle} us per cycle`);
+        log(`            traffic_ratio ${row.traffic_ratio} of the same cycle without them   (target >= 0.97)`);
       }
     }
   }

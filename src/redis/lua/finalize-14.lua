@@ -62,11 +62,7 @@ if ARGV[14] == '1' then
   local dialed = { ARGV[16] ~= '' and ARGV[16] or '-' }
   countInBucket(KEYS[7], KEYS[9], KEYS[11], ARGV[24], ARGV[15], incs, dialed)
   countInBucket(KEYS[8], KEYS[10], KEYS[12], ARGV[25], ARGV[15], incs, dialed)
-  local keep = tonumber(ARGV[27])
-  if ARGV[26] == '1' and keep > 0 then
-    redis.call('LPUSH', KEYS[13], callId)
-    redis.call('LTRIM', KEYS[13], 0, keep - 1)
-  end
+  if ARGV[26] == '1' then keepSample(KEYS[13], callId, tonumber(ARGV[27])) end
 end
 
 local id = redis.call('XADD', KEYS[5], '*', 'callId', callId, 'static', static, 'switchId', sw, 'writer', sw,

@@ -53,11 +53,7 @@ for i = 9, #ARGV - 10, 11 do
         local dialed = { ARGV[i + 2] ~= '' and ARGV[i + 2] or '-' }
         countInBucket(KEYS[7], KEYS[9], KEYS[11], ARGV[6], ARGV[5], incs, dialed)
         countInBucket(KEYS[8], KEYS[10], KEYS[12], ARGV[7], ARGV[5], incs, dialed)
-        local keep = tonumber(ARGV[8])
-        if ARGV[i + 10] == '1' and keep > 0 then
-          redis.call('LPUSH', KEYS[6], callId)
-          redis.call('LTRIM', KEYS[6], 0, keep - 1)
-        end
+        if ARGV[i + 10] == '1' then keepSample(KEYS[6], callId, tonumber(ARGV[8])) end
       end
       out[1] = out[1] + 1
       out[#out + 1] = callId
