@@ -17,12 +17,9 @@
  *
  * Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything runs on loopback.
  */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Child, REPO_ROOT, drachtioBin, sippBin, freeSipPort } from '../test/helpers/sip-stack.js';
-import { BENCH_DIALED, cpuSeconds, findMaxCps, startSipRig } from './sip-rig.js';
+import { drachtioBin, sippBin } from '../test/helpers/sip-stack.js';
+import { count, cpuSeconds, failedOf, findMaxCps, loadRun, percentile, startSipRig, type LoadRun } from './sip-rig.js';
 import { benchArgs } from './cli.js';
 
 const { json, number, option, log } = benchArgs();
@@ -31,7 +28,6 @@ const RECOVERY_SECONDS = number('--recovery-seconds', 10);
 const MULTIPLES = option('--multiples', '1,1.5,2,3').split(',').map(Number);
 const RAMP_SECONDS = number('--ramp-seconds', 8);
 const KNOWN_MAX: Record<System, number> = { callgate: number('--callgate-max', 0), bare: number('--bare-max', 0) };
-const RECV_TIMEOUT_MS = 8000;
 const SLOW_MS = 1000;
 
 if (!drachtioBin || !sippBin) {
@@ -44,55 +40,6 @@ if (MULTIPLES.some((m) => !(m > 0)) || !(SECONDS > 0) || !(RECOVERY_SECONDS > 0)
 }
 
 type System = 'callgate' | 'bare';
-
-/** One SIPp uac-load run: answered or refused calls, counted per second and per call. */
-interface LoadRun {
-  stats: Record<string, string>[];
-  /** Per answered call: when its 200 came (ms from the run's start) and its INVITE-to-200 time (ms). */
-  answers: { atMs: number; ms: number }[];
-}
-
-async function loadRun(name: string, target: string, cps: number, seconds: number): Promise<LoadRun> {
-  const dir = mkdtempSync(join(tmpdir(), `callgate-bench-${name}-`));
-  writeFileSync(join(dir, 'calls.csv'), `SEQUENTIAL\n${BENCH_DIALED};15551230000\n`);
-  const port = await freeSipPort();
-  const calls = Math.max(1, Math.round(cps * seconds));
-  const child = new Child(name, sippBin!, [
-    target, '-sf', join(REPO_ROOT, 'sipp-scenarios', 'uac-load.xml'), '-inf', join(dir, 'calls.csv'),
-    '-i', '127.0.0.1', '-p', String(port), '-nostdin',
-    '-r', String(cps), '-rp', '1000', '-m', String(calls), '-l', '1000000', '-d', '1000',
-    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${seconds + 60}s`,
-    '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
-    '-trace_rtt', '-rtt_freq', '1',
-  ], { cwd: dir, keepText: false });
-  await child.exited;
-  const [header, ...rows] = readFileSync(join(dir, 'stat.csv'), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
-  const names = header!.split(';');
-  const stats = rows.map((r) => Object.fromEntries(r.split(';').map((v, i) => [names[i], v])));
-  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
-  const answers = rttFile
-    ? readFileSync(join(dir, rttFile), 'utf8').split(/\r?\n/).slice(1).filter((l) => l.trim() !== '').map((l) => {
-      const [at, ms] = l.split(';');
-      return { atMs: Number(at), ms: Number(ms) };
-    })
-    : [];
-  return { stats, answers };
-}
-
-const count = (row: Record<string, string> | undefined, column: string) => Number(row?.[column] ?? 0) || 0;
-
-function percentile(values: number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-/** Calls that did not end as answered or refused 503: SIPp's failures, other codes, and calls never ended. */
-function failedOf(run: LoadRun, offered: number): number {
-  const last = run.stats.at(-1);
-  const ended = count(last, 'SuccessfulCall(C)') + count(last, 'FailedCall(C)');
-  return count(last, 'FailedCall(C)') + count(last, 'refused_402(C)') + count(last, 'refused_403(C)') + Math.max(0, offered - ended);
-}
 
 /** Seconds from the drop to the end of the last second with a 503, a failed call or a slow answer. */
 function recoveryOf(run: LoadRun): { seconds: number; recovered: boolean } {

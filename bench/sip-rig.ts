@@ -4,13 +4,13 @@
  * drachtio-srf B2BUA (bench/bare-b2bua.ts) on the same route. Also the ramp that finds a system's highest
  * rate, and the /proc readings (RSS, CPU) the benches report.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startRedisServer } from '../test/helpers/redis-servers.js';
 import {
-  Child, REPO_ROOT, startCallgate, startDrachtio, startSipp, startUas, type Callgate, type Drachtio,
+  Child, REPO_ROOT, freeSipPort, sippBin, startCallgate, startDrachtio, startSipp, startUas, type Callgate, type Drachtio,
 } from '../test/helpers/sip-stack.js';
 import { loadConfig } from '../src/config/index.js';
 import { connectRedis } from '../src/redis/client.js';
@@ -29,11 +29,15 @@ export interface SipRig {
   bare: Child;
   /** Whether callgate runs the built dist/ (as production does) or the TypeScript sources. */
   built: boolean;
+  /** A second callgate (switch `bench-twin`) with its own drachtio-server, when asked for: the same settings with `twinEnv` laid over. */
+  twin?: { callgate: Callgate; drachtio: Drachtio };
   stop(): Promise<void>;
 }
 
 /** Starts the rig; `callgateEnv` is laid over the bench's callgate settings. */
-export async function startSipRig(name: string, callgateEnv: Record<string, string> = {}): Promise<SipRig> {
+export async function startSipRig(
+  name: string, callgateEnv: Record<string, string> = {}, options: { twinEnv?: Record<string, string> } = {},
+): Promise<SipRig> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
@@ -61,23 +65,33 @@ export async function startSipRig(name: string, callgateEnv: Record<string, stri
     const drBare = await startDrachtio(`${name}-bare`);
     stops.push(() => drBare.stop());
     const built = existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'));
-    const callgate = await startCallgate({
-      name, switchId: 'bench', redisUrl: redis.url, keyPrefix: prefix, cdrDir: mkdtempSync(join(tmpdir(), 'callgate-bench-cdr-')),
-      drachtio: drCallgate, routeUris: [uas.uri], built,
-      env: {
-        NODE_ENV: 'production', CALLGATE_LOG_LEVEL: 'info', CALLGATE_TICK_INTERVAL_MS: '10000', CALLGATE_LEASE_TTL_MS: '30000',
-        CALLGATE_SWEEP_INTERVAL_MS: '5000', CALLGATE_RESERVATION_SECONDS: '60', CALLGATE_TAXES: '[]', CALLGATE_CDR_RECORD_REJECTED: 'true',
-        // as shipped: the overload guard on, with its defaults (the e2e harness turns it off)
-        CALLGATE_OVERLOAD_ENABLED: 'true',
-        ...callgateEnv,
-      },
-    });
+    const env = {
+      NODE_ENV: 'production', CALLGATE_LOG_LEVEL: 'info', CALLGATE_TICK_INTERVAL_MS: '10000', CALLGATE_LEASE_TTL_MS: '30000',
+      CALLGATE_SWEEP_INTERVAL_MS: '5000', CALLGATE_RESERVATION_SECONDS: '60', CALLGATE_TAXES: '[]', CALLGATE_CDR_RECORD_REJECTED: 'true',
+      // as shipped: the overload guard on, with its defaults (the e2e harness turns it off)
+      CALLGATE_OVERLOAD_ENABLED: 'true',
+      ...callgateEnv,
+    };
+    const start = (switchId: string, drachtio: Drachtio, extra: Record<string, string>) =>
+      startCallgate({
+        name: `${name}-${switchId}`, switchId, redisUrl: redis.url, keyPrefix: prefix, cdrDir: mkdtempSync(join(tmpdir(), 'callgate-bench-cdr-')),
+        drachtio, routeUris: [uas.uri], built, env: { ...env, ...extra },
+      });
+    const callgate = await start('bench', drCallgate, {});
     stops.push(() => callgate.stop());
+    let twin: SipRig['twin'];
+    if (options.twinEnv) {
+      const drTwin = await startDrachtio(`${name}-twin`);
+      stops.push(() => drTwin.stop());
+      const twinCallgate = await start('bench-twin', drTwin, options.twinEnv);
+      stops.push(() => twinCallgate.stop());
+      twin = { callgate: twinCallgate, drachtio: drTwin };
+    }
     const bare = new Child(`${name}-bare-b2bua`, process.execPath, ['--import', 'tsx', 'bench/bare-b2bua.ts', String(drBare.adminPort), drBare.secret, uas.uri]);
     stops.push(() => bare.stop());
     await bare.waitForOutput(/connected to drachtio-server/, 30_000);
     await sleep(1000);
-    return { callgate, drCallgate, drBare, bare, built, stop };
+    return { callgate, drCallgate, drBare, bare, built, stop, ...(twin ? { twin } : {}) };
   } catch (err) {
     await stop();
     throw err;
@@ -144,6 +158,62 @@ export async function findMaxCps(
     else failedAt = mid;
   }
   return { max: best, rungs };
+}
+
+/** A call not answered within this long (SIPp -recv_timeout) is failed: a caller waiting longer has hung up. */
+const RECV_TIMEOUT_MS = 8000;
+
+/** One SIPp uac-load run: answered or refused calls, counted per second and per call. */
+export interface LoadRun {
+  stats: Record<string, string>[];
+  /** Per answered call: when its 200 came (ms from the run's start) and its INVITE-to-200 time (ms). */
+  answers: { atMs: number; ms: number }[];
+}
+
+/**
+ * `seconds` of 1-s calls offered at `cps` by SIPp's uac-load scenario (it counts 503s and other refusals
+ * apart from failures), with per-second statistics and each answered call's INVITE-to-200 time.
+ */
+export async function loadRun(name: string, target: string, cps: number, seconds: number): Promise<LoadRun> {
+  const dir = mkdtempSync(join(tmpdir(), `callgate-bench-${name}-`));
+  writeFileSync(join(dir, 'calls.csv'), `SEQUENTIAL\n${BENCH_DIALED};15551230000\n`);
+  const port = await freeSipPort();
+  const calls = Math.max(1, Math.round(cps * seconds));
+  const child = new Child(name, sippBin!, [
+    target, '-sf', join(REPO_ROOT, 'sipp-scenarios', 'uac-load.xml'), '-inf', join(dir, 'calls.csv'),
+    '-i', '127.0.0.1', '-p', String(port), '-nostdin',
+    '-r', String(cps), '-rp', '1000', '-m', String(calls), '-l', '1000000', '-d', '1000',
+    '-recv_timeout', String(RECV_TIMEOUT_MS), '-timeout', `${seconds + 60}s`,
+    '-trace_stat', '-stf', join(dir, 'stat.csv'), '-fd', '1',
+    '-trace_rtt', '-rtt_freq', '1',
+  ], { cwd: dir, keepText: false });
+  await child.exited;
+  const [header, ...rows] = readFileSync(join(dir, 'stat.csv'), 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+  const names = header!.split(';');
+  const stats = rows.map((r) => Object.fromEntries(r.split(';').map((v, i) => [names[i], v])));
+  const rttFile = readdirSync(dir).find((f) => f.endsWith('_rtt.csv'));
+  const answers = rttFile
+    ? readFileSync(join(dir, rttFile), 'utf8').split(/\r?\n/).slice(1).filter((l) => l.trim() !== '').map((l) => {
+      const [at, ms] = l.split(';');
+      return { atMs: Number(at), ms: Number(ms) };
+    })
+    : [];
+  return { stats, answers };
+}
+
+export const count = (row: Record<string, string> | undefined, column: string) => Number(row?.[column] ?? 0) || 0;
+
+export function percentile(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/** Calls that did not end as answered or refused 503: SIPp's failures, other codes, and calls never ended. */
+export function failedOf(run: LoadRun, offered: number): number {
+  const last = run.stats.at(-1);
+  const ended = count(last, 'SuccessfulCall(C)') + count(last, 'FailedCall(C)');
+  return count(last, 'FailedCall(C)') + count(last, 'refused_402(C)') + count(last, 'refused_403(C)') + Math.max(0, offered - ended);
 }
 
 export function rssBytes(pid: number): number {

@@ -1,61 +1,152 @@
 /**
- * bench:sip — the highest call rate held through a real drachtio-server, with < 0.1% failed calls and no
- * retransmission storm, for callgate and, measured in the same run on the same route, a bare drachtio-srf
- * B2BUA with no admission; then callgate's RSS at 1,000 concurrent calls and bytes per live call.
+ * bench:sip — what callgate costs a call, through a real drachtio-server, against a bare drachtio-srf B2BUA
+ * with no admission (bench/bare-b2bua.ts), measured in the same run on the same route:
  *
- *   npm run bench:sip [-- --json] [-- --step-seconds 8] [-- --max-cps 1500]
- * Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything runs on loopback and stops
- * by itself. Calls: SIPp uac-answered, 1 s hold, against a SIPp UAS answering as the switch.
+ * 1. Maximum rate: the highest call rate held with < 0.1% failed calls and no retransmission storm, for
+ *    callgate as shipped (traffic figures kept), for the same callgate with traffic figures off (a second
+ *    instance, `bench-twin`, on its own drachtio-server), and for the bare B2BUA.
+ * 2. Post-dial delay added: at 50% and 80% of the bare maximum, `--load-seconds` of calls through each
+ *    system; INVITE-to-200 p50 and p99 of the answered calls (SIPp's per-call response time), and callgate's
+ *    minus the bare B2BUA's (pdd_added_*). Node CPU per answered call is read from /proc over each run:
+ *    at 80% it gives the cost of the traffic figures (traffic_cpu_ratio, callgate / twin, target <= 1.03).
+ * 3. Memory: RSS per live call, for callgate and for the bare B2BUA, each holding 1,000 answered calls
+ *    (RSS with them up minus RSS before them, over 1,000).
+ *
+ *   npm run bench:sip [-- --json] [-- --step-seconds 8] [-- --max-cps 1500] [-- --load-seconds 10]
+ * `--json` prints one object. Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything
+ * runs on loopback and stops by itself. Calls: 1 s hold, against a SIPp UAS answering as the switch.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drachtioBin, sippBin, startSipp } from '../test/helpers/sip-stack.js';
-import { BENCH_DIALED, findMaxCps, rssBytes, startSipRig } from './sip-rig.js';
+import { BENCH_DIALED, count, cpuSeconds, failedOf, findMaxCps, loadRun, percentile, rssBytes, startSipRig } from './sip-rig.js';
 import { benchArgs } from './cli.js';
 
 const { json, number, log } = benchArgs();
 const STEP_SECONDS = number('--step-seconds', 8);
 const MAX_CPS = number('--max-cps', 1500);
+const LOAD_SECONDS = number('--load-seconds', 10);
+const LIVE_CALLS = 1000;
 
 if (!drachtioBin || !sippBin) {
   console.error(`bench:sip needs drachtio-server and sipp: ${!drachtioBin ? 'no drachtio binary (PATH or DRACHTIO_BIN)' : 'no sipp on PATH'}`);
   process.exit(2);
 }
 
-const rig = await startSipRig('bench-sip');
-const { callgate, drCallgate, drBare, built } = rig;
-try {
-  log(`callgate bench:sip — ${STEP_SECONDS} s per rung, 1 s calls, ${built ? 'dist build' : 'tsx sources'}; pass: < 0.1% failed calls and retransmissions < 5% of calls`);
-  const cg = await findMaxCps('callgate', `127.0.0.1:${drCallgate.sipPort}`, { seconds: STEP_SECONDS, maxCps: MAX_CPS, log });
-  await sleep(3000);
-  const base = await findMaxCps('baseline', `127.0.0.1:${drBare.sipPort}`, { seconds: STEP_SECONDS, maxCps: MAX_CPS, log });
+interface System {
+  name: 'callgate' | 'twin' | 'baseline';
+  target: string;
+  pid: number;
+}
 
-  // memory: 1,000 concurrent calls held through callgate
+interface Load {
+  cps: number;
+  answered: number;
+  failed: number;
+  p50: number | null;
+  p99: number | null;
+  cpuUsPerCall: number | null;
+}
+
+/** `LOAD_SECONDS` of calls at `cps` through one system: its answered calls' INVITE-to-200 and its node CPU per call. */
+async function load(s: System, cps: number): Promise<Load> {
+  const cpu0 = cpuSeconds(s.pid);
+  const run = await loadRun(`bench-sip-${s.name}-${cps}`, s.target, cps, LOAD_SECONDS);
+  const cpu1 = cpuSeconds(s.pid);
+  const answered = count(run.stats.at(-1), 'answered(C)');
+  const ms = run.answers.map((a) => a.ms);
+  const r: Load = {
+    cps, answered, failed: failedOf(run, Math.round(cps * LOAD_SECONDS)), p50: percentile(ms, 0.5), p99: percentile(ms, 0.99),
+    cpuUsPerCall: answered > 0 ? Math.round(((cpu1 - cpu0) * 1e6) / answered) : null,
+  };
+  log(`  ${s.name.padEnd(9)} ${String(cps).padStart(5)} cps: ${answered} answered, ${r.failed} failed, INVITE-200 p50 ${r.p50} ms p99 ${r.p99} ms, node CPU ${r.cpuUsPerCall} us per call`);
+  await sleep(2000);
+  return r;
+}
+
+/** RSS per live call of one process: RSS with `LIVE_CALLS` answered calls up, minus RSS before them. */
+async function bytesPerCall(s: System): Promise<number> {
   await sleep(3000);
-  const pid = callgate.child.proc.pid!;
-  const rssBefore = rssBytes(pid);
+  const before = rssBytes(s.pid);
+  const rate = 200;
   const hold = await startSipp({
-    name: 'bench-rss', scenario: 'uac-answered', target: `127.0.0.1:${drCallgate.sipPort}`, service: BENCH_DIALED, calls: 1000,
-    rate: 200, limit: 1000, holdMs: 20_000, timeoutMs: 60_000,
+    name: `bench-rss-${s.name}`, scenario: 'uac-answered', target: s.target, service: BENCH_DIALED, calls: LIVE_CALLS,
+    rate, limit: LIVE_CALLS, holdMs: 20_000, timeoutMs: 60_000,
   });
-  await sleep(1000 / 200 * 1000 + 6000); // all 1,000 placed and answered
-  const rssAt1000 = rssBytes(pid);
+  await sleep((LIVE_CALLS / rate) * 1000 + 6000); // all placed and answered, none ended yet
+  const up = rssBytes(s.pid);
   await hold.done;
+  const perCall = Math.round((up - before) / LIVE_CALLS);
+  log(`  ${s.name.padEnd(9)} RSS ${(up / 1024 / 1024).toFixed(1)} MB at ${LIVE_CALLS} live calls (${(before / 1024 / 1024).toFixed(1)} MB before): ${perCall} bytes per live call`);
+  return perCall;
+}
+
+const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : Number((a / b).toFixed(3)));
+
+const rig = await startSipRig('bench-sip', {}, { twinEnv: { CALLGATE_TRAFFIC_ENABLED: 'false' } });
+const callgate: System = { name: 'callgate', target: `127.0.0.1:${rig.drCallgate.sipPort}`, pid: rig.callgate.child.proc.pid! };
+const twin: System = { name: 'twin', target: `127.0.0.1:${rig.twin!.drachtio.sipPort}`, pid: rig.twin!.callgate.child.proc.pid! };
+const bare: System = { name: 'baseline', target: `127.0.0.1:${rig.drBare.sipPort}`, pid: rig.bare.proc.pid! };
+try {
+  log(`callgate bench:sip — ${STEP_SECONDS} s per rung, 1 s calls, ${rig.built ? 'dist build' : 'tsx sources'}; pass: < 0.1% failed calls and retransmissions < 5% of calls`);
+  log('twin: the same callgate with traffic figures off; baseline: a bare drachtio-srf B2BUA, same route, no admission');
+  const max = async (s: System) => {
+    const r = await findMaxCps(s.name, s.target, { seconds: STEP_SECONDS, maxCps: MAX_CPS, log });
+    await sleep(3000);
+    return r.max;
+  };
+  const cgMax = await max(callgate);
+  const twinMax = await max(twin);
+  const baseMax = await max(bare);
+  if (baseMax <= 0) throw new Error('the bare B2BUA passed no rate: nothing to measure against');
+
+  log(`\npost-dial delay at 50% and 80% of the bare maximum (${baseMax} cps), ${LOAD_SECONDS} s each`);
+  const at50 = Math.max(1, Math.round(baseMax * 0.5));
+  const at80 = Math.max(1, Math.round(baseMax * 0.8));
+  const loads = { callgate50: await load(callgate, at50), baseline50: await load(bare, at50) };
+  const loads80 = { callgate80: await load(callgate, at80), twin80: await load(twin, at80), baseline80: await load(bare, at80) };
+
+  log(`\nmemory: ${LIVE_CALLS} answered calls held up through each`);
+  const cgBytes = await bytesPerCall(callgate);
+  const baseBytes = await bytesPerCall(bare);
+
   const result = {
-    callgate_max_cps: cg.max,
-    baseline_max_cps: base.max,
-    ratio: base.max > 0 ? Number((cg.max / base.max).toFixed(3)) : 0,
-    rss_mb_at_1000_calls: Number((rssAt1000 / 1024 / 1024).toFixed(1)),
-    bytes_per_call: Math.round((rssAt1000 - rssBefore) / 1000),
+    callgate_max_cps: cgMax,
+    baseline_max_cps: baseMax,
+    ratio: Number((cgMax / baseMax).toFixed(3)),
+    traffic_off_max_cps: twinMax,
+    traffic_max_cps_ratio: ratio(cgMax, twinMax),
+    invite_200_p50_ms_at_50: loads.callgate50.p50,
+    invite_200_p99_ms_at_50: loads.callgate50.p99,
+    baseline_invite_200_p50_ms_at_50: loads.baseline50.p50,
+    baseline_invite_200_p99_ms_at_50: loads.baseline50.p99,
+    pdd_added_p50_ms_at_50: diff(loads.callgate50.p50, loads.baseline50.p50),
+    pdd_added_p99_ms_at_50: diff(loads.callgate50.p99, loads.baseline50.p99),
+    invite_200_p50_ms_at_80: loads80.callgate80.p50,
+    invite_200_p99_ms_at_80: loads80.callgate80.p99,
+    baseline_invite_200_p50_ms_at_80: loads80.baseline80.p50,
+    baseline_invite_200_p99_ms_at_80: loads80.baseline80.p99,
+    pdd_added_p50_ms_at_80: diff(loads80.callgate80.p50, loads80.baseline80.p50),
+    pdd_added_p99_ms_at_80: diff(loads80.callgate80.p99, loads80.baseline80.p99),
+    failed_at_80: loads80.callgate80.failed,
+    callgate_cpu_us_per_call_at_80: loads80.callgate80.cpuUsPerCall,
+    traffic_off_cpu_us_per_call_at_80: loads80.twin80.cpuUsPerCall,
+    baseline_cpu_us_per_call_at_80: loads80.baseline80.cpuUsPerCall,
+    traffic_cpu_ratio: ratio(loads80.callgate80.cpuUsPerCall, loads80.twin80.cpuUsPerCall),
+    callgate_bytes_per_call: cgBytes,
+    baseline_bytes_per_call: baseBytes,
+    bytes_per_call_ratio: ratio(cgBytes, baseBytes),
   };
   if (json) console.log(JSON.stringify(result));
   else {
     log('');
-    log(`callgate  max ${result.callgate_max_cps} cps`);
-    log(`baseline  max ${result.baseline_max_cps} cps   (bare drachtio-srf B2BUA, same route, no admission)`);
+    log(`callgate  max ${result.callgate_max_cps} cps   (traffic figures off: ${result.traffic_off_max_cps} cps, ratio ${result.traffic_max_cps_ratio})`);
+    log(`baseline  max ${result.baseline_max_cps} cps`);
     log(`ratio     ${result.ratio}   (target >= 0.85)`);
-    log(`memory    RSS ${result.rss_mb_at_1000_calls} MB at 1,000 live calls (${(rssBefore / 1024 / 1024).toFixed(1)} MB before them): ${result.bytes_per_call} bytes per live call`);
+    log(`PDD added at 50%: p50 ${result.pdd_added_p50_ms_at_50} ms, p99 ${result.pdd_added_p99_ms_at_50} ms; at 80%: p50 ${result.pdd_added_p50_ms_at_80} ms, p99 ${result.pdd_added_p99_ms_at_80} ms`);
+    log(`traffic   node CPU per call at 80%: ${result.callgate_cpu_us_per_call_at_80} us with figures, ${result.traffic_off_cpu_us_per_call_at_80} us without: ratio ${result.traffic_cpu_ratio}   (target <= 1.03)`);
+    log(`memory    ${result.callgate_bytes_per_call} bytes per live call, baseline ${result.baseline_bytes_per_call}: ratio ${result.bytes_per_call_ratio}   (target <= 1.5)`);
   }
 } finally {
   await rig.stop();
 }
-process.exit(0);
