@@ -40,7 +40,7 @@ export function createMetrics() {
   for (const o of TICK_OUTCOMES) ticks.labels(o);
   const teardowns = new Counter({
     name: 'callgate_teardowns_total',
-    help: 'Calls callgate hung up itself, by reason (funds|account_off|shutdown|lease_lost)',
+    help: 'Calls callgate hung up itself, by reason (funds|account_off|shutdown|lease_lost|max_duration)',
     labelNames: ['reason'] as const,
     registers: [registry],
   });

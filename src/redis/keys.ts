@@ -74,8 +74,6 @@ export function createKeys(prefix: string) {
     fraudDay: (id: string, prefix: string, day: number) => `${account(id)}:tr:f:${checkPrefix(prefix)}:${checkBucket('d', day)}`,
     /** Sorted set: callId -> admitted at (ms) of the live calls to one fraud-rule prefix (concurrent calls). */
     fraudLive: (id: string, prefix: string) => `${account(id)}:tr:f:${checkPrefix(prefix)}:live`,
-    /** Hash: prefix -> `<untilMs>|<rule>|<limit>`: the account's prefixes refused by a critical fraud rule (src/traffic/fraud.ts). */
-    fraudBlocks: (id: string) => `${account(id)}:tr:blocks`,
     /** Hash: accountId -> identification JSON (ACL, tech prefix, deck, tax exemption). */
     catalog: `${prefix}{catalog}:accounts`,
     /**
