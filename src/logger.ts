@@ -2,8 +2,8 @@ import { pino, type Logger } from 'pino';
 import type { Config } from './config/schema.js';
 
 /**
- * The one root logger. Call loggers are children built from callgate's own identifiers
- * ({callId, accountId, switchId}), never from SIP header values.
+ * The one root logger. A call's lines carry callgate's own identifiers ({callId, accountId, switchId},
+ * callFields), never SIP header values.
  */
 export function createRootLogger(config: Pick<Config, 'logLevel' | 'switchId'>): Logger {
   return pino({
@@ -16,13 +16,26 @@ export function createRootLogger(config: Pick<Config, 'logLevel' | 'switchId'>):
   });
 }
 
+/** callgate's own ids of one call, which every line about the call carries. */
+export interface CallIds {
+  callId: string;
+  accountId: string | null;
+}
+
+/** Whether a logger binds the switch id itself (the root logger does), asked once per logger: bindings() parses JSON. */
+const bindsSwitchId = new WeakMap<Logger, boolean>();
+
 /**
- * One call's child logger, from callgate's own ids. The switch id is bound only when the parent does not
- * bind it already (the root logger does), so that no line carries the key twice.
+ * The fields that tie a log line to its call, from callgate's own ids, never from SIP header values: merged
+ * into the line's own object when it is logged (`log.warn({ ...callFields(log, ids, sw), err }, ...)`). There
+ * is no child logger per call: a pino child lives as long as the call and costs several hundred bytes per
+ * live call, for lines most calls never write. The switch id is added only when the logger does not bind it
+ * already, so that no line carries the key twice.
  */
-export function callLogger(parent: Logger, ids: { callId: string; accountId: string | null; switchId: string }): Logger {
-  const { switchId, ...rest } = ids;
-  return parent.child(parent.bindings().switchId === undefined ? { ...rest, switchId } : rest);
+export function callFields(log: Logger, ids: CallIds, switchId: string): Record<string, unknown> {
+  let binds = bindsSwitchId.get(log);
+  if (binds === undefined) bindsSwitchId.set(log, (binds = log.bindings().switchId !== undefined));
+  return binds ? { callId: ids.callId, accountId: ids.accountId } : { callId: ids.callId, accountId: ids.accountId, switchId };
 }
 
 export type { Logger };

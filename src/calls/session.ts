@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { callLogger, type Logger } from '../logger.js';
+import { callFields, type Logger } from '../logger.js';
 import type { Engine, TickResult } from '../redis/engine.js';
 import { isEngineersOff, outcomeOf, type AdmittedCall, type CallEnd, type EndOutcome, type HangupCause } from '../model/index.js';
 import { paidTalkMs, priceTalk, reservationFor, type TalkPrice } from '../rating/index.js';
@@ -48,8 +48,11 @@ export interface SessionDeps {
   logger: Logger;
   /** Time and timers; the system's by default. */
   clock?: SessionClock;
-  /** Ends the call on the wire: the final response before answer, a BYE on both legs after; the session finalizes itself. */
-  hangup: (cause: HangupCause) => Promise<void> | void;
+  /**
+   * Ends the call on the wire: the final response before answer, a BYE on both legs after; the session
+   * finalizes itself. Given the session, so that one function can serve every call.
+   */
+  hangup: (cause: HangupCause, session: CallSession) => Promise<void> | void;
   /** Receives the CDR stream entry of the finalized call, for the CDR writer. */
   onFinalized: (accountId: string, cdrEntryId: string) => void;
   onClosed?: (session: CallSession) => void;
@@ -81,14 +84,12 @@ export class CallSession {
   private stopTicking: (() => void) | undefined;
   private cancelPaidEnd: (() => void) | undefined;
   private cancelMaxDuration: (() => void) | undefined;
-  private committed: TalkPrice | undefined;
   private held: number;
   /** Talk time paid for so far (ms), when funds are short; undefined while reservations keep up. */
   private paidUntilMs: number | undefined;
   private ticking: Promise<void> | undefined;
   private finalizing: Promise<void> | undefined;
   private readonly clock: SessionClock;
-  private readonly log: Logger;
 
   constructor(
     readonly call: AdmittedCall,
@@ -98,7 +99,6 @@ export class CallSession {
     this.accountId = call.account.id;
     this.held = call.reservation;
     this.clock = deps.clock ?? systemClock;
-    this.log = callLogger(deps.logger, { callId: call.callId, accountId: call.account.id, switchId: deps.config.switchId });
     this.stopTicking = this.clock.every(deps.config.billing.tickIntervalMs, () => void this.tick());
   }
 
@@ -158,20 +158,18 @@ export class CallSession {
       });
     } catch (err) {
       this.deps.onTick?.('error');
-      this.log.warn({ err }, 'tick failed; the call goes on and the next tick retries');
+      this.log('warn', { err }, 'tick failed; the call goes on and the next tick retries');
       return;
     }
     this.deps.onTick?.(result.outcome);
     if (this.ended) return;
     switch (result.outcome) {
       case 'reserved':
-        this.committed = price;
         this.held = result.held;
         this.paidUntilMs = undefined;
         this.clearPaidEnd();
         return;
       case 'short': {
-        this.committed = price;
         this.held = result.held;
         this.schedulePaidEnd(price.total);
         return;
@@ -183,7 +181,6 @@ export class CallSession {
         }
         // OFF for funds, perhaps by this very commit: the call keeps the time it has paid for (the rest of
         // the increment it is in) and ends there, unless funds arrive before
-        this.committed = price;
         this.held = 0;
         this.schedulePaidEnd(price.total);
         return;
@@ -231,9 +228,9 @@ export class CallSession {
     const done = this.end(end);
     if (!cause) return done;
     try {
-      await this.deps.hangup(cause);
+      await this.deps.hangup(cause, this);
     } catch (err) {
-      this.log.warn({ err }, 'hangup failed');
+      this.log('warn', { err }, 'hangup failed');
     }
     await done;
   }
@@ -290,15 +287,15 @@ export class CallSession {
       try {
         const r = await this.deps.engine.finalizeCall(request);
         if (r.outcome === 'finalized') this.deps.onFinalized(this.accountId, r.cdrEntryId);
-        else this.log.info('call was already finalized (swept after its lease expired)');
+        else this.log('info', {}, 'call was already finalized (swept after its lease expired)');
         if (journaled) await this.deps.journal?.settled(this.callId).catch(() => {});
         break;
       } catch (err) {
-        this.log.warn({ err, attempt }, 'finalize failed; journaled locally and retried until it lands');
+        this.log('warn', { err, attempt }, 'finalize failed; journaled locally and retried until it lands');
         if (!journaled && this.deps.journal) {
           journaled = await this.deps.journal.record(request).then(
             () => true,
-            (jerr: unknown) => (this.log.error({ err: jerr }, 'could not journal a finalize'), false),
+            (jerr: unknown) => (this.log('error', { err: jerr }, 'could not journal a finalize'), false),
           );
         }
         if (stop?.aborted) {
@@ -321,24 +318,33 @@ export class CallSession {
    * eye (info).
    */
   private logEnd(end: CallEnd, outcome: EndOutcome, talkMs: number, price: TalkPrice): void {
+    const normal = end.kind === 'bye' || end.kind === 'cancel';
+    // debug is off in production: the line of a normal end is then not even built
+    if (normal && !this.deps.logger.isLevelEnabled('debug')) return;
     const { disposition, reason, sipCode } = outcome;
     const fields = {
       sipCallId: this.call.seed.sipCallId, end: end.kind, ...(end.kind === 'bye' && { by: end.by }), disposition, reason, sipCode,
       answered: this.answered, talkMs: this.answered ? talkMs : 0,
       ...(outcome.finalizes ? { billedSec: price.billedSec, total: price.total } : { billedBy: 'sweeper' }),
     };
-    const normal = end.kind === 'bye' || end.kind === 'cancel';
-    if (normal) this.log.debug(fields, `call ended: ${reason}`);
-    else this.log.info(fields, `call ended: ${disposition} (${reason})${outcome.finalizes ? '' : ': its lease expired and a sweeper billed it'}`);
+    if (normal) this.log('debug', fields, `call ended: ${reason}`);
+    else this.log('info', fields, `call ended: ${disposition} (${reason})${outcome.finalizes ? '' : ': its lease expired and a sweeper billed it'}`);
+  }
+
+  /** One line about this call on the shared logger, with the call's ids merged in (no child logger per call). */
+  private log(level: 'debug' | 'info' | 'warn' | 'error', fields: object, msg: string): void {
+    const logger = this.deps.logger;
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level]({ ...callFields(logger, this, this.deps.config.switchId), ...fields }, msg);
   }
 
   /** The process stops while Redis is out of reach: what the journal holds is billed by the next start's replay. */
   private leaveToJournal(journaled: boolean, request: object): void {
     if (journaled) {
-      this.log.info('stopping: the finalize stays in the usage journal and is replayed at the next start');
+      this.log('info', {}, 'stopping: the finalize stays in the usage journal and is replayed at the next start');
     } else {
       // nothing local holds it: the lease expires in Redis and a sweeper bills the call to its last tick
-      this.log.error({ finalize: request }, 'stopping with a finalize neither landed nor journaled: a sweeper will bill it to its last tick');
+      this.log('error', { finalize: request }, 'stopping with a finalize neither landed nor journaled: a sweeper will bill it to its last tick');
     }
   }
 

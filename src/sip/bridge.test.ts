@@ -37,6 +37,29 @@ describe('every final response carries a Reason', () => {
     expect(sent).toEqual([[402, { headers: { reason: 'SIP;cause=402;text="Insufficient funds"' } }], [180], [200, { body: 'sdp' }]]);
   });
 
+  it('puts the response back as it was once the call no longer needs the wrapper', () => {
+    const sent: unknown[][] = [];
+    class Res {
+      send(...args: unknown[]) {
+        sent.push(args);
+      }
+    }
+    const res = new Res();
+    const restore = giveEveryFinalResponseAReason(res as unknown as SrfResponse);
+    expect(Object.hasOwn(res, 'send')).toBe(true);
+    restore();
+    // the class's own send again: nothing of the call's is kept on the response
+    expect(Object.hasOwn(res, 'send')).toBe(false);
+    res.send(500);
+    expect(sent).toEqual([[500]]);
+    const { res: own, sent: ownSent } = fakeResponse();
+    const restoreOwn = giveEveryFinalResponseAReason(own as unknown as SrfResponse);
+    restoreOwn();
+    own.send(500);
+    // a send of the response's own, wrapped once before, is the one it had: still with its Reason
+    expect(ownSent).toEqual([[500, undefined, { headers: { Reason: 'SIP;cause=500;text="Upstream failure"' } }]]);
+  });
+
   it("words an upstream failure by the switch's answer, never with the switch's own text", () => {
     expect(upstreamFailureReason(600)).toBe('SIP;cause=600;text="Busy"');
     expect(upstreamFailureReason(408)).toBe('SIP;cause=408;text="No answer"');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import type { Config } from '../config/schema.js';
-import { callLogger, type Logger } from '../logger.js';
+import { callFields, type Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { seedOf, type AdmitInvite, type InviteFacts } from '../admission/admit.js';
 import { withoutControls, type CdrSeed, type RejectReason } from '../model/index.js';
@@ -129,9 +129,11 @@ export function admissionControl(deps: AdmissionControlDeps): SipMiddleware {
     if (config.cdr.recordRejected) {
       deps.recordRejection?.({ callId, switchId: config.switchId, seed, endedAt: Date.now(), sipCode: rejection.sipStatus, reason: rejection.reason });
     }
-    // the call's own logger, from callgate's ids only (the account id is the catalog's, never a header's)
-    const log = callLogger(logger, { callId, accountId: seed.accountId, switchId: config.switchId });
-    log.debug({ sipCallId: seed.sipCallId, reason: rejection.reason, sipStatus: rejection.sipStatus }, `INVITE refused: ${rejection.reason}`);
+    // tied to the call by callgate's ids only (the account id is the catalog's, never a header's)
+    if (logger.isLevelEnabled('debug')) {
+      const ids = callFields(logger, { callId, accountId: seed.accountId }, config.switchId);
+      logger.debug({ ...ids, sipCallId: seed.sipCallId, reason: rejection.reason, sipStatus: rejection.sipStatus }, `INVITE refused: ${rejection.reason}`);
+    }
   }
 
   async function admit(req: SrfRequest, res: SrfResponse, next: () => void): Promise<void> {

@@ -2,7 +2,8 @@
  * The gaps in drachtio-srf's bundled types (lib/@types/index.d.ts), filled once here, as a real module
  * augmentation, so that neither callgate nor a carrier's application needs a cast at `srf.use`,
  * `srf.invite` or `srf.connect` (with the handler types below):
- * - requests carry `locals` (middleware hands its decision on there, lib/connect.js) and `getHeaderName`;
+ * - requests carry `locals` (middleware hands its decision on there, lib/connect.js) and `getHeaderName`,
+ *   and, being EventEmitters (lib/request.js), can drop a listener again with `off`;
  * - `srf.connect` takes the `reconnect` backoff options (lib/wire-protocol.js);
  * - a failed UAC leg rejects with an error that carries the final `status`.
  * The package's own `index.d.ts` imports this file, so the augmentation reaches every consumer.
@@ -32,6 +33,8 @@ declare module 'drachtio-srf' {
     locals: CallgateLocals;
     /** The header's name as the sender spelled it, or undefined when the request has none. */
     getHeaderName(name: string): string | undefined;
+    /** Removes a listener added with `on` (EventEmitter's own `off`). */
+    off(event: 'cancel', callback: (req: Srf.SrfRequest) => void): this;
   }
   interface ReconnectOptions {
     /** The longest wait between two connection attempts, in ms. */
