@@ -9,8 +9,8 @@
  *    system; INVITE-to-200 p50 and p99 of the answered calls (SIPp's per-call response time), and callgate's
  *    minus the bare B2BUA's (pdd_added_*). Node CPU per answered call is read from /proc over each run:
  *    at 80% it gives the cost of the traffic figures (traffic_cpu_ratio, callgate / twin, target <= 1.03).
- * 3. Memory: RSS per live call, for callgate and for the bare B2BUA, each holding 1,000 answered calls
- *    (RSS with them up minus RSS before them, over 1,000).
+ * 3. Memory, measured first: RSS per live call, for callgate and for the bare B2BUA, each holding 1,000
+ *    answered calls (RSS with them up minus RSS before them, over 1,000).
  *
  *   npm run bench:sip [-- --json] [-- --step-seconds 8] [-- --max-cps 1500] [-- --load-seconds 10]
  * `--json` prints one object. Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything
@@ -90,6 +90,12 @@ const bare: System = { name: 'baseline', target: `127.0.0.1:${rig.drBare.sipPort
 try {
   log(`callgate bench:sip — ${STEP_SECONDS} s per rung, 1 s calls, ${rig.built ? 'dist build' : 'tsx sources'}; pass: < 0.1% failed calls and retransmissions < 5% of calls`);
   log('twin: the same callgate with traffic figures off; baseline: a bare drachtio-srf B2BUA, same route, no admission');
+  // memory first, on processes no load has run through yet: after a ramp a process's RSS holds heap its
+  // collector has not returned, and a later reading can fall below it
+  log(`\nmemory: ${LIVE_CALLS} answered calls held up through each`);
+  const cgBytes = await bytesPerCall(callgate);
+  const baseBytes = await bytesPerCall(bare);
+  log('');
   const max = async (s: System) => {
     const r = await findMaxCps(s.name, s.target, { seconds: STEP_SECONDS, maxCps: MAX_CPS, log });
     await sleep(3000);
@@ -105,10 +111,6 @@ try {
   const at80 = Math.max(1, Math.round(baseMax * 0.8));
   const loads = { callgate50: await load(callgate, at50), baseline50: await load(bare, at50) };
   const loads80 = { callgate80: await load(callgate, at80), twin80: await load(twin, at80), baseline80: await load(bare, at80) };
-
-  log(`\nmemory: ${LIVE_CALLS} answered calls held up through each`);
-  const cgBytes = await bytesPerCall(callgate);
-  const baseBytes = await bytesPerCall(bare);
 
   const result = {
     callgate_max_cps: cgMax,
