@@ -7,7 +7,7 @@ import { decodeCallRecord } from './codecs/call-record.js';
 import { ACCOUNT_VIEW_FIELDS, limitsArgs, type AccountLimits } from './codecs/account-hash.js';
 import { countsOfCall, type Counts } from '../traffic/windows.js';
 import type { FraudCounts } from '../traffic/fraud.js';
-import { COUNT_ORDER, isTrafficSample, trafficBuckets, TRAFFIC_READ_MINUTES } from '../traffic/buckets.js';
+import { COUNT_ORDER, endOfUtcDay, isTrafficSample, trafficBuckets, TRAFFIC_READ_MINUTES } from '../traffic/buckets.js';
 
 /** Every script callgate runs, with the number of keys its file name declares. */
 export const SCRIPTS = {
@@ -579,8 +579,7 @@ export function createEngine({ redis, keys, switchId, leaseTtlMs, observeScript,
 
   /** Writes the account's traffic settings JSON; false for an unknown account. */
   function trafficSettingsScript(accountId: string, op: 'put' | 'clear' | 'unblock', arg: string, at: Date): Promise<unknown[]> {
-    const endOfDay = (Math.floor(at.getTime() / 86_400_000) + 1) * 86_400_000;
-    return runScript(redis, SCRIPTS.trafficSettings, [keys.account(accountId), keys.trafficAlerts(accountId)], [op, arg, at.toISOString(), accountId, channel, endOfDay])
+    return runScript(redis, SCRIPTS.trafficSettings, [keys.account(accountId), keys.trafficAlerts(accountId)], [op, arg, at.toISOString(), accountId, channel, endOfUtcDay(at.getTime())])
       .then((r) => asArray('traffic-settings', r));
   }
 

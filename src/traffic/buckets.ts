@@ -13,6 +13,11 @@ const DAY_MS = 86_400_000;
 /** The packed order of a bucket's counts, as the Lua scripts add them (`at|an|ue|tm|bs|sh|ze`). */
 export const COUNT_ORDER = ['attempts', 'answered', 'userEnds', 'talkMs', 'billedSec', 'short', 'zero'] as const satisfies readonly (keyof Counts)[];
 
+/** The end of the UTC day holding `atMs` (the next midnight, epoch ms). */
+export function endOfUtcDay(atMs: number): number {
+  return (Math.floor(atMs / DAY_MS) + 1) * DAY_MS;
+}
+
 /** The buckets a count made at `atMs` goes into, and how long each must live (its window, and some slack). */
 export function trafficBuckets(atMs: number): { minute: number; day: number; minuteTtlS: number; dayTtlS: number } {
   const minute = Math.floor(atMs / MINUTE_MS);

@@ -8,6 +8,7 @@
  * minute the tenth call of the minute is admitted and blocks the prefix, the eleventh is refused.
  */
 import { ID_PATTERN } from '../config/schema.js';
+import { endOfUtcDay } from './buckets.js';
 
 export const FRAUD_LIMITS = ['calls_per_minute', 'concurrent_calls', 'calls_per_day', 'repeat_dials'] as const;
 export type FraudLimit = (typeof FRAUD_LIMITS)[number];
@@ -179,7 +180,6 @@ export function judgeFraud(rule: FraudRule, counts: FraudCounts): FraudVerdict[]
 }
 
 const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
 /** How long a critical of concurrent calls blocks: the calls up now are not counted down one by one. */
 export const CONCURRENT_BLOCK_MS = 60_000;
 
@@ -190,7 +190,7 @@ export function blockUntil(limit: FraudLimit, atMs: number): number {
       return (Math.floor(atMs / MINUTE_MS) + 1) * MINUTE_MS;
     case 'calls_per_day':
     case 'repeat_dials':
-      return (Math.floor(atMs / DAY_MS) + 1) * DAY_MS;
+      return endOfUtcDay(atMs);
     case 'concurrent_calls':
       return atMs + CONCURRENT_BLOCK_MS;
   }

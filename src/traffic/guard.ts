@@ -82,8 +82,7 @@ export function createTrafficGuard(deps: TrafficGuardDeps) {
       // the next call of this window at the same level needs no write: the block (or the snooze) holds it
       written.set(key, v.level === 'critical' ? untilMs : atMs + Math.min(deps.snoozeMs, 60_000));
       const g = accounts.get(accountId);
-      const liftedUntil = Math.max(g?.lifted[rule.prefix] ?? 0, g?.lifted['*'] ?? 0);
-      if (v.level === 'critical' && liftedUntil <= atMs) {
+      if (v.level === 'critical' && Math.max(g?.lifted[rule.prefix] ?? 0, g?.lifted['*'] ?? 0) <= atMs) {
         const block: FraudBlock = { prefix: rule.prefix, rule: rule.name, limit: v.limit, untilMs };
         if (g) accounts.set(accountId, { ...g, blocks: [...g.blocks.filter((b) => b.prefix !== rule.prefix), block] });
       }

@@ -24,16 +24,13 @@ local level = ARGV[3]
 local blocked = 0
 
 local function liftedUntil()
-  local ok, lifted = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'fraudLifted') or '{}')
-  if not ok or type(lifted) ~= 'table' then return 0 end
+  local lifted = decodeObject(redis.call('HGET', KEYS[1], 'fraudLifted')) or {}
   return math.max(tonumber(lifted[ARGV[6]]) or 0, tonumber(lifted['*']) or 0)
 end
 
 -- a prefix an engineer lifted today is not blocked again today (traffic-settings 'unblock')
 if level == 'critical' and liftedUntil() <= now then
-  local raw = redis.call('HGET', KEYS[1], 'fraudBlocks')
-  local ok, blocks = pcall(cjson.decode, raw or '{}')
-  if not ok or type(blocks) ~= 'table' then blocks = {} end
+  local blocks = decodeObject(redis.call('HGET', KEYS[1], 'fraudBlocks')) or {}
   local kept = {}
   for prefix, v in pairs(blocks) do
     local untilMs = tonumber(string.match(tostring(v), '^(%d+)|'))

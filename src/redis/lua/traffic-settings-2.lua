@@ -10,10 +10,14 @@
   ARGV[6] (unblock) until when a lifted prefix is not blocked again (ms): the end of the UTC day
 
   A lifted prefix is recorded in fraudLifted (JSON prefix -> untilMs; '*' for all): an engineer who lifts a
-  block has judged that traffic, and fraud-alert does not block it again that day.
+  block has judged that traffic, and fraud-alert does not block it again that day. Lifts that have run out
+  are dropped on each write. An unblock always announces the change: every instance's guard must learn the
+  lift, also when the prefix held no block.
 
   Returns { 1, changed (1|0) } or { -1 } for an unknown account
 ]]
+
+--- @include "common"
 
 if redis.call('HEXISTS', KEYS[1], 'limits') == 0 then return { -1 } end
 if ARGV[1] == 'put' then
@@ -22,18 +26,19 @@ if ARGV[1] == 'put' then
   return { 1, 1 }
 end
 if ARGV[1] == 'unblock' then
-  local okLifted, lifted = pcall(cjson.decode, redis.call('HGET', KEYS[1], 'fraudLifted') or '{}')
-  if not okLifted or type(lifted) ~= 'table' then lifted = {} end
+  local now = nowMs()
+  local lifted = {}
+  for prefix, untilMs in pairs(decodeObject(redis.call('HGET', KEYS[1], 'fraudLifted')) or {}) do
+    if (tonumber(untilMs) or 0) > now then lifted[prefix] = untilMs end
+  end
   lifted[ARGV[2] == '' and '*' or ARGV[2]] = tonumber(ARGV[6])
   redis.call('HSET', KEYS[1], 'fraudLifted', cjson.encode(lifted))
+  redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4])
   local raw = redis.call('HGET', KEYS[1], 'fraudBlocks')
-  if not raw then
-    redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4])
-    return { 1, 0 }
-  end
-  local ok, blocks = pcall(cjson.decode, raw)
+  if not raw then return { 1, 0 } end
+  local blocks = decodeObject(raw)
   local changed = 0
-  if ARGV[2] == '' or not ok or type(blocks) ~= 'table' then
+  if ARGV[2] == '' or not blocks then
     redis.call('HDEL', KEYS[1], 'fraudBlocks')
     changed = 1
   elseif blocks[ARGV[2]] then
@@ -42,7 +47,6 @@ if ARGV[1] == 'unblock' then
     else redis.call('HSET', KEYS[1], 'fraudBlocks', cjson.encode(blocks)) end
     changed = 1
   end
-  if changed == 1 then redis.call('PUBLISH', ARGV[5], 'traffic|' .. ARGV[4]) end
   return { 1, changed }
 end
 return { 1, redis.call('HDEL', KEYS[2], 'recommended') }

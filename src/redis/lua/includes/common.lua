@@ -20,6 +20,15 @@ local function int(x)
   return format('%.0f', x)
 end
 
+-- a JSON object held in a hash field (traffic settings, fraud blocks and lifts): its table, or nil when the
+-- text is missing or is not a JSON object
+local function decodeObject(text)
+  if not text then return nil end
+  local ok, value = pcall(cjson.decode, text)
+  if ok and type(value) == 'table' then return value end
+  return nil
+end
+
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
