@@ -82,6 +82,8 @@ describe('cdrFromStreamEntry', () => {
       prefix: '4420',
       ratePerMin: 12_000,
       connectFee: 500,
+      firstIncrement: 6,
+      nextIncrement: 6,
       cost: 13_700,
       tax: 2_384,
       total: 16_084,

@@ -55,6 +55,9 @@ export interface Cdr {
   prefix: string;
   ratePerMin: Micros | null;
   connectFee: Micros | null;
+  /** Billing increments of the rate (seconds): the first, then each next one; null before the call was rated. */
+  firstIncrement: number | null;
+  nextIncrement: number | null;
   cost: Micros;
   /** null for tax-exempt accounts: their CDRs carry no tax at all. */
   tax: Micros | null;
@@ -116,6 +119,11 @@ function timeFrom(value: unknown): number | null {
 function microsFrom(value: unknown): Micros | null {
   const n = intFrom(value);
   return n !== null && Math.abs(n) <= MAX_MICROS ? n : null;
+}
+
+function incrementFrom(value: unknown): number | null {
+  const n = intFrom(value);
+  return n !== null && n > 0 && n <= 86_400 ? n : null;
 }
 
 function countFrom(value: unknown): number {
@@ -195,6 +203,8 @@ function buildCdr(seed: SeedFields, ending: Ending, accountOverride?: string): C
     prefix: textFrom(seed.prefix),
     ratePerMin: microsFrom(seed.ratePerMin),
     connectFee: microsFrom(seed.connectFee),
+    firstIncrement: incrementFrom(seed.firstIncrement),
+    nextIncrement: incrementFrom(seed.nextIncrement),
     cost,
     tax: exempt ? null : taxAmount,
     total: microsFrom(ending.total) ?? microsFrom(cost + taxAmount) ?? 0,

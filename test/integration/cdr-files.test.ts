@@ -28,6 +28,8 @@ function cdr(callId: string, over: Partial<Cdr> = {}): Cdr {
     reason: 'normal_clearing',
     prefix: '4420',
     ratePerMin: 12_000,
+    firstIncrement: 6,
+    nextIncrement: 6,
     connectFee: 0,
     cost: 2_400,
     tax: 418,
