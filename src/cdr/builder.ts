@@ -266,7 +266,8 @@ function quoteCsv(field: string): string {
   return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
 }
 
-const csvText = (text: string) => quoteCsv(neutraliseFormula(text));
+/** A text field of a CSV record: formula-neutralised, then quoted as RFC 4180 needs. */
+export const csvText = (text: string) => quoteCsv(neutraliseFormula(text));
 const csvTime = (ms: number | null) => (ms === null ? '' : isoTime(ms));
 const csvInt = (n: number | null) => (n === null ? '' : String(n));
 const csvUsd = (micros: Micros | null) => (micros === null ? '' : formatUsd(micros));

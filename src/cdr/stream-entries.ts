@@ -2,10 +2,15 @@
  * The writer's side of the per-account CDR streams: reading the entries it was told of (one XRANGE per
  * entry, pipelined: each account is its own slot on a cluster, so there is no multi-key command), and
  * deleting them (XDEL) once the files hold them durably.
+ *
+ * With the customer files on (src/export), deleting is handing over instead: cdr-handoff-2.lua moves each
+ * written entry to the account's export stream and appends the account's refused attempts, one script
+ * call per account.
  */
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
-import { cdrFromStreamEntry } from './builder.js';
+import { loadLuaScript, runScript } from '../redis/script.js';
+import { cdrFromStreamEntry, type Cdr } from './builder.js';
 import type { CdrFiles } from './files.js';
 import { itemKey, type PendingEntries, type StreamItem } from './pending-entries.js';
 import type { NoteFailure } from './writer-failures.js';
@@ -27,9 +32,18 @@ export interface StreamEntriesDeps {
   noteFailure: NoteFailure;
   /** Called with the key of each entry deleted, while the files still hold its call id. */
   onDeleted: (key: string) => void;
+  /** Hand written entries over to the export streams rather than delete them. */
+  handOff?: boolean;
 }
 
-export function createStreamEntries({ redis, keys, files, pending, maxBatch, noteFailure, onDeleted }: StreamEntriesDeps) {
+const HANDOFF = loadLuaScript('cdr-handoff', 2);
+
+/** The refused attempts' CDRs, in the form the export stream carries them (src/export/entries.ts reads it). */
+export function encodeRefusedCdr(cdr: Cdr): string {
+  return JSON.stringify(cdr);
+}
+
+export function createStreamEntries({ redis, keys, files, pending, maxBatch, noteFailure, onDeleted, handOff = false }: StreamEntriesDeps) {
   /** Reads the entries not read yet; an entry no longer in its stream was acknowledged already. */
   async function read(batch: readonly StreamItem[]): Promise<boolean> {
     const unread = batch.filter((i) => i.cdr === null);
@@ -54,21 +68,34 @@ export function createStreamEntries({ redis, keys, files, pending, maxBatch, not
     return ok;
   }
 
-  /** XDEL of every entry that is durable on disk, grouped per account. */
-  async function acknowledge(): Promise<boolean> {
+  /**
+   * XDEL of every entry that is durable on disk, grouped per account; or, handing over, the move of those
+   * entries and of `refused` (written refused attempts, per account; each account's list is emptied once
+   * handed over) to the export streams.
+   */
+  async function acknowledge(refused?: Map<string, Cdr[]>): Promise<boolean> {
     const groups = pending.writtenByAccount(maxBatch);
-    if (groups.length === 0) return true;
-    const replies = await Promise.allSettled(
-      groups.map((g) => redis.xDel(keys.cdrs(g[0]!.accountId), g.map((i) => i.entryId))),
-    );
+    const accounts = new Map<string, StreamItem[]>(groups.map((g) => [g[0]!.accountId, g]));
+    if (handOff && refused) for (const [id, list] of refused) if (list.length > 0 && !accounts.has(id)) accounts.set(id, []);
+    if (accounts.size === 0) return true;
+    const ids = [...accounts.keys()];
+    const replies = await Promise.allSettled(ids.map((accountId) => {
+      const group = accounts.get(accountId)!;
+      const entryIds = group.map((i) => i.entryId);
+      if (!handOff) return redis.xDel(keys.cdrs(accountId), entryIds);
+      const cdrs = (refused?.get(accountId) ?? []).map(encodeRefusedCdr);
+      return runScript(redis, HANDOFF, [keys.cdrs(accountId), keys.cdrExport(accountId)], [entryIds.length, ...entryIds, ...cdrs]);
+    }));
     let ok = true;
     replies.forEach((reply, k) => {
-      const group = groups[k]!;
+      const accountId = ids[k]!;
+      const group = accounts.get(accountId)!;
       if (reply.status === 'rejected') {
         ok = false;
-        noteFailure(reply.reason, 'deleting written CDR entries failed; will retry', { accountId: group[0]!.accountId });
+        noteFailure(reply.reason, handOff ? 'handing written CDRs over for export failed; will retry' : 'deleting written CDR entries failed; will retry', { accountId });
         return;
       }
+      refused?.delete(accountId);
       const released: string[] = [];
       for (const item of group) {
         pending.remove(item);

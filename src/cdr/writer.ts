@@ -13,7 +13,7 @@
  */
 import type { Redis } from '../redis/client.js';
 import type { Keys } from '../redis/keys.js';
-import type { RejectedAttempt } from './builder.js';
+import type { Cdr, RejectedAttempt } from './builder.js';
 import type { CdrFiles } from './files.js';
 import { silentCdrLogger, type CdrLogger } from './logger.js';
 import { PendingEntries } from './pending-entries.js';
@@ -58,6 +58,11 @@ export interface CdrWriterOptions {
   recoverChunk?: number;
   /** Longest wait between retries after a failure. Default 5 s. */
   maxRetryMs?: number;
+  /**
+   * Hand every written CDR over to its account's export stream (src/export), refused attempts included,
+   * instead of deleting it: the customer daily files are assembled from there. Default false.
+   */
+  handOff?: boolean;
   now?: () => number;
 }
 
@@ -94,6 +99,7 @@ export function createCdrWriter({
   maxBatch = 2_000,
   recoverChunk = 500,
   maxRetryMs = 5_000,
+  handOff = false,
   now = Date.now,
 }: CdrWriterOptions): CdrWriter {
   const pending = new PendingEntries(maxPending, logger, now);
@@ -120,9 +126,12 @@ export function createCdrWriter({
     flush,
     maxPending,
   });
-  const streams = createStreamEntries({ redis, keys, files, pending, maxBatch, noteFailure, onDeleted: recovery.noteDeleted });
+  const streams = createStreamEntries({ redis, keys, files, pending, maxBatch, noteFailure, onDeleted: recovery.noteDeleted, handOff });
+  /** Refused attempts written to the files and not yet handed over for export, per account. */
+  const refusedForExport = new Map<string, Cdr[]>();
+  let refusedAwaiting = 0;
 
-  const hasWork = () => pending.size > 0 || rejections.length > 0;
+  const hasWork = () => pending.size > 0 || rejections.length > 0 || refusedAwaiting > 0;
 
   function schedule(delayMs: number): void {
     if (stopped || timer || pumping) return;
@@ -156,6 +165,14 @@ export function createCdrWriter({
         const result = await files.appendBatch([...ready.map((i) => i.cdr!), ...rejected]);
         pending.markWritten(ready);
         rejections.removeFirst(rejected.length);
+        if (handOff) {
+          for (const cdr of rejected) {
+            if (!cdr.accountId) continue; // no account: no customer file to land in
+            const list = refusedForExport.get(cdr.accountId);
+            if (list) list.push(cdr);
+            else refusedForExport.set(cdr.accountId, [cdr]);
+          }
+        }
         flushed.written += result.written;
         flushed.duplicates += result.skipped;
         flushed.lastFlushAt = now();
@@ -165,7 +182,9 @@ export function createCdrWriter({
         noteFailure(err, 'writing CDR files failed; will retry');
       }
     }
-    if (!(await streams.acknowledge())) ok = false;
+    if (!(await streams.acknowledge(handOff ? refusedForExport : undefined))) ok = false;
+    refusedAwaiting = 0;
+    for (const list of refusedForExport.values()) refusedAwaiting += list.length;
     pending.rearmFullWarning();
     if (!ok) {
       failures.consecutiveFailures++;

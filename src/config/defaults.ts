@@ -83,6 +83,16 @@ export const DEFAULTS = deepFreeze(
     dir: './cdr',
     recordRejected: true,
   },
+  cdrExport: {
+    enabled: false,
+    dir: './cdr-export',
+    closeAfterMinutes: 30,
+    retentionDays: 180,
+    intervalMs: 1000,
+    leaseMs: 10_000,
+    metricsListen: '127.0.0.1:9464',
+    sftp: { enabled: false, listen: '0.0.0.0:2222', hostKeyPath: './cdr-export/ssh_host_ed25519_key', maxFailures: 5 },
+  },
   admin: {
     listen: '127.0.0.1:8088',
     token: '',

@@ -117,6 +117,32 @@ const trafficSchema = z.object({
   maxSamples: z.number().int().min(0).max(20),
 });
 
+/** Customer daily CDR files (src/export): assembled per account across switches, served over SFTP. */
+const cdrExportSchema = z.object({
+  /** Switches hand their CDRs over for the customer files; the `callgate cdr-export` role assembles them. */
+  enabled: z.boolean(),
+  /** Where the export role keeps the day masters (days/) and the published files (files/). */
+  dir: z.string().min(1),
+  /** A UTC day's file is published (closed) this long after midnight UTC. */
+  closeAfterMinutes: z.number().int().min(0).max(1440),
+  /** Published files and day masters older than this many days are pruned, once a day. */
+  retentionDays: z.number().int().min(1).max(3650),
+  /** How often the export role drains the accounts' export streams. */
+  intervalMs: ms(100, 600_000),
+  /** The export lease's lifetime; the active exporter renews it every third of it, a standby takes over after it. */
+  leaseMs: ms(1000, 600_000),
+  /** The export role's own HTTP address: GET /metrics (Prometheus) and GET /healthz. */
+  metricsListen: hostPort,
+  sftp: z.object({
+    enabled: z.boolean(),
+    listen: hostPort,
+    /** The SSH host key (ed25519), generated at the first start and kept. */
+    hostKeyPath: z.string().min(1),
+    /** Failed logins from one address within 15 minutes before it is locked out for 15 minutes. */
+    maxFailures: z.number().int().min(1).max(1000),
+  }),
+});
+
 export const configSchema = z
   .object({
     switchId: id,
@@ -154,6 +180,7 @@ export const configSchema = z
     overload: overloadSchema,
     traffic: trafficSchema,
     cdr: z.object({ dir: z.string().min(1), recordRejected: z.boolean() }),
+    cdrExport: cdrExportSchema,
     admin: z.object({ listen: hostPort, token: z.string() }),
     notify: notifySchema,
   })

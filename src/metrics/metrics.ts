@@ -140,6 +140,38 @@ export function createMetrics() {
       help: 'Accounts with autoSuspend turned OFF (msa_violation) by a critical traffic alert raised on this instance',
       registers: [registry],
     }),
+    cdrExportRows: new Counter({
+      name: 'callgate_cdr_export_rows_total',
+      help: 'CDRs the export role added to the customer day masters (deliveries again of a CDR a master holds are not counted)',
+      registers: [registry],
+    }),
+    cdrFilesPublished: new Counter({
+      name: 'callgate_cdr_files_published_total',
+      help: 'Customer day files the export role published, by kind (close: the first at day close; revision: _r2 and later)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    cdrExportActive: new Gauge({
+      name: 'callgate_cdr_export_active',
+      help: '1 while this export role instance holds the export lease and assembles the customer files; 0 on a standby',
+      registers: [registry],
+    }),
+    cdrSftpLoginFailures: new Counter({
+      name: 'callgate_cdr_sftp_login_failures_total',
+      help: 'Refused SFTP logins, by reason (password, publickey, unknown_user, locked_out, method)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    cdrSftpLockouts: new Counter({
+      name: 'callgate_cdr_sftp_lockouts_total',
+      help: 'Remote addresses locked out of SFTP after repeated failed logins',
+      registers: [registry],
+    }),
+    cdrSftpBytes: new Counter({
+      name: 'callgate_cdr_sftp_bytes_total',
+      help: 'Bytes of customer CDR files read over SFTP',
+      registers: [registry],
+    }),
     adminRequestSeconds: new Histogram({
       name: 'callgate_admin_request_duration_seconds',
       help: 'Admin API requests by method, route template (unmatched for unknown paths) and HTTP status',

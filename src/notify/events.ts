@@ -8,7 +8,7 @@
  */
 
 /** Event types the engine emits today; the dispatcher forwards any type, these are for config and docs. */
-export const KNOWN_EVENT_TYPES = ['low_balance', 'status_changed', 'call_torn_down', 'traffic_warning', 'traffic_critical'] as const;
+export const KNOWN_EVENT_TYPES = ['low_balance', 'status_changed', 'call_torn_down', 'traffic_warning', 'traffic_critical', 'cdr_file_ready'] as const;
 
 /** Entry fields sent as JSON numbers when they hold an integer. */
 export const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
@@ -25,6 +25,9 @@ export const NUMERIC_FIELDS: ReadonlySet<string> = new Set([
   'talkMs',
   'sipCode',
   'blockedUntil',
+  'revision',
+  'rows',
+  'bytes',
 ]);
 
 /** Traffic figures judged against thresholds: sent as JSON numbers, decimals included (25, 59.9). */

@@ -48,6 +48,16 @@ export function createKeys(prefix: string) {
     expiry: (id: string) => `${account(id)}:expiry`,
     /** Stream: CDRs appended by finalize and sweep, deleted once a CDR writer has made them durable. */
     cdrs: (id: string) => `${account(id)}:cdrs`,
+    /**
+     * Stream: the account's CDRs on their way to its daily customer file (src/export). A CDR writer moves each
+     * written entry here from cdrs() in one atomic step, and appends refused attempts in batches; the active
+     * exporter deletes them once the day file holds them.
+     */
+    cdrExport: (id: string) => `${account(id)}:cdrx`,
+    /** Hash: UTC day (YYYYMMDD) -> JSON of the account's published day file (name, revision, rows, bytes, sha256). */
+    cdrFiles: (id: string) => `${account(id)}:cdrfiles`,
+    /** Hash: the account's customer-file settings: its SFTP password hash, authorized keys, and whether refused attempts are included. */
+    cdrAccess: (id: string) => `${account(id)}:cdraccess`,
     /** Stream: events (low balance, status change, teardown for funds) awaiting dispatch. */
     events: (id: string) => `${account(id)}:events`,
     /** Hash: `<eventId>|<webhookId>` -> delivery state of an event to one webhook (src/notify). */
@@ -88,6 +98,8 @@ export function createKeys(prefix: string) {
     deadLetters: `${prefix}{notify}:dead`,
     /** String: the instance that moves event overflow to the dead letters this round (SET NX PX), so one does. */
     eventOverflowLease: `${prefix}{notify}:overflow-lease`,
+    /** String: the instance that assembles the customer CDR files (SET NX PX, renewed), so that one does. */
+    exportLease: `${prefix}{export}:lease`,
     /** Pub/sub channel announcing catalog, deck and account changes to every instance. */
     changes: `${prefix}changes`,
   };

@@ -90,7 +90,10 @@ export function createCallgate(deps: CallgateDeps) {
       : {}),
   });
   const files = createCdrFiles({ dir: config.cdr.dir, switchId: config.switchId, logger });
-  const cdrWriter = createCdrWriter({ redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger });
+  // with customer files on, each written CDR is handed over to its account's export stream (src/export)
+  const cdrWriter = createCdrWriter({
+    redis, keys, files, switchId: config.switchId, listAccounts: () => directory.accountIds(), logger, handOff: config.cdrExport.enabled,
+  });
   const journal = createUsageJournal({ dir: join(config.cdr.dir, 'journal'), switchId: config.switchId, logger });
   const registry = createCallRegistry();
   // aborted when the process stops: finalizes the journal holds stop retrying, the next start replays them

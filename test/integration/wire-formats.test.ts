@@ -237,6 +237,7 @@ describeOnRedis('wire formats written by the Lua scripts decode with the TypeScr
       callId, sipCallId: seed.sipCallId, accountId: id, switchId: c.config.switchId, from: seed.from, to: seed.to, srcIp: seed.srcIp,
       invitedAt: seed.invitedAt, answeredAt, endedAt, durationMs: endedAt - seed.invitedAt, billsec: 510, billedSec: 510, sipCode: 200,
       disposition: 'torn_down', reason: 'funds_exhausted', prefix: seed.prefix, ratePerMin: seed.ratePerMin, connectFee: seed.connectFee,
+      firstIncrement: seed.firstIncrement, nextIncrement: seed.nextIncrement,
       cost: 10_000_000, tax: 200_000, total: 10_200_000,
     });
 
