@@ -31,7 +31,12 @@ export interface SipRig {
   built: boolean;
   /** A second callgate (switch `bench-twin`) with its own drachtio-server, when asked for: the same settings with `twinEnv` laid over. */
   twin?: { callgate: Callgate; drachtio: Drachtio };
+  /** The rig's Redis and key prefix, for processes a bench adds (the export role). */
+  redisUrl: string;
+  prefix: string;
   stop(): Promise<void>;
+  /** Runs `fn` and stops what it returns with the rig. */
+  adopt(stop: () => Promise<void>): void;
 }
 
 /** Starts the rig; `callgateEnv` is laid over the bench's callgate settings. */
@@ -91,7 +96,9 @@ export async function startSipRig(
     stops.push(() => bare.stop());
     await bare.waitForOutput(/connected to drachtio-server/, 30_000);
     await sleep(1000);
-    return { callgate, drCallgate, drBare, bare, built, stop, ...(twin ? { twin } : {}) };
+    return {
+      callgate, drCallgate, drBare, bare, built, stop, redisUrl: redis.url, prefix, adopt: (s) => void stops.push(s), ...(twin ? { twin } : {}),
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -12,11 +12,20 @@
  * 3. Memory, measured first: RSS per live call, for callgate and for the bare B2BUA, each holding 1,000
  *    answered calls (RSS with them up minus RSS before them, over 1,000).
  *
- *   npm run bench:sip [-- --json] [-- --step-seconds 8] [-- --max-cps 1500] [-- --load-seconds 10]
+ * 4. With `--export`, the twin is instead the same callgate with customer CDR files on (cdrExport.enabled:
+ *    every CDR handed over to its account's export stream), and a `callgate cdr-export` role assembles them
+ *    from the rig's Redis during the whole run: export_cpu_ratio (node CPU per call at 80%, twin / callgate,
+ *    target <= 1.03) and export_max_cps_ratio; the export role's own CPU per call is reported beside them.
+ *
+ *   npm run bench:sip [-- --json] [-- --step-seconds 8] [-- --max-cps 1500] [-- --load-seconds 10] [-- --export]
  * `--json` prints one object. Needs `drachtio` (PATH or DRACHTIO_BIN), `sipp` and `redis-server`; everything
  * runs on loopback and stops by itself. Calls: 1 s hold, against a SIPp UAS answering as the switch.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Child, REPO_ROOT } from '../test/helpers/sip-stack.js';
 import { drachtioBin, sippBin, startSipp } from '../test/helpers/sip-stack.js';
 import { BENCH_DIALED, count, cpuSeconds, failedOf, findMaxCps, loadRun, percentile, rssBytes, startSipRig } from './sip-rig.js';
 import { benchArgs } from './cli.js';
@@ -26,6 +35,7 @@ const STEP_SECONDS = number('--step-seconds', 8);
 const MAX_CPS = number('--max-cps', 1500);
 const LOAD_SECONDS = number('--load-seconds', 10);
 const LIVE_CALLS = 1000;
+const EXPORT = process.argv.includes('--export');
 
 if (!drachtioBin || !sippBin) {
   console.error(`bench:sip needs drachtio-server and sipp: ${!drachtioBin ? 'no drachtio binary (PATH or DRACHTIO_BIN)' : 'no sipp on PATH'}`);
@@ -83,13 +93,34 @@ async function bytesPerCall(s: System): Promise<number> {
 const diff = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
 const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : Number((a / b).toFixed(3)));
 
-const rig = await startSipRig('bench-sip', {}, { twinEnv: { CALLGATE_TRAFFIC_ENABLED: 'false' } });
+const exportDir = mkdtempSync(join(tmpdir(), 'callgate-bench-export-'));
+const rig = await startSipRig('bench-sip', {}, {
+  twinEnv: EXPORT ? { CALLGATE_CDR_EXPORT_ENABLED: 'true', CALLGATE_CDR_EXPORT_DIR: exportDir } : { CALLGATE_TRAFFIC_ENABLED: 'false' },
+});
+/** With --export: the export role, draining the twin's hand-overs throughout. */
+let exportRole: Child | undefined;
+if (EXPORT) {
+  exportRole = new Child('bench-sip-cdr-export', process.execPath, [...(rig.built ? ['dist/cli/main.js'] : ['--import', 'tsx', 'src/cli/main.ts']), 'cdr-export'], {
+    cwd: REPO_ROOT,
+    env: {
+      PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'production', CALLGATE_REDIS_URL: rig.redisUrl, CALLGATE_REDIS_KEY_PREFIX: rig.prefix,
+      CALLGATE_CDR_EXPORT_DIR: exportDir, CALLGATE_CDR_EXPORT_METRICS_LISTEN: '127.0.0.1:0', CALLGATE_LOG_LEVEL: 'info',
+    },
+  });
+  rig.adopt(() => exportRole!.stop());
+  await exportRole.waitForOutput(/export lease taken/, 30_000).catch(async (err: unknown) => {
+    await rig.stop();
+    throw err;
+  });
+}
 const callgate: System = { name: 'callgate', target: `127.0.0.1:${rig.drCallgate.sipPort}`, pid: rig.callgate.child.proc.pid! };
 const twin: System = { name: 'twin', target: `127.0.0.1:${rig.twin!.drachtio.sipPort}`, pid: rig.twin!.callgate.child.proc.pid! };
 const bare: System = { name: 'baseline', target: `127.0.0.1:${rig.drBare.sipPort}`, pid: rig.bare.proc.pid! };
 try {
   log(`callgate bench:sip — ${STEP_SECONDS} s per rung, 1 s calls, ${rig.built ? 'dist build' : 'tsx sources'}; pass: < 0.1% failed calls and retransmissions < 5% of calls`);
-  log('twin: the same callgate with traffic figures off; baseline: a bare drachtio-srf B2BUA, same route, no admission');
+  log(EXPORT
+    ? 'twin: the same callgate with customer CDR files on, a cdr-export role assembling them; baseline: a bare drachtio-srf B2BUA, same route, no admission'
+    : 'twin: the same callgate with traffic figures off; baseline: a bare drachtio-srf B2BUA, same route, no admission');
   // memory first, on processes no load has run through yet: after a ramp a process's RSS holds heap its
   // collector has not returned, and a later reading can fall below it
   log(`\nmemory: ${LIVE_CALLS} answered calls held up through each`);
@@ -110,14 +141,31 @@ try {
   const at50 = Math.max(1, Math.round(baseMax * 0.5));
   const at80 = Math.max(1, Math.round(baseMax * 0.8));
   const loads = { callgate50: await load(callgate, at50), baseline50: await load(bare, at50) };
+  const exportCpu0 = exportRole ? cpuSeconds(exportRole.proc.pid!) : 0;
   const loads80 = { callgate80: await load(callgate, at80), twin80: await load(twin, at80), baseline80: await load(bare, at80) };
+  const exportCpu1 = exportRole ? cpuSeconds(exportRole.proc.pid!) : 0;
+  const twinCalls80 = loads80.twin80.answered;
 
+  const twinFields = EXPORT
+    ? {
+      export_max_cps: twinMax,
+      export_max_cps_ratio: ratio(twinMax, cgMax),
+      export_cpu_us_per_call_at_80: loads80.twin80.cpuUsPerCall,
+      export_cpu_ratio: ratio(loads80.twin80.cpuUsPerCall, loads80.callgate80.cpuUsPerCall),
+      // the role runs through every system's load; its CPU over the 80% runs, per call the twin answered then
+      export_role_cpu_us_per_call_at_80: twinCalls80 > 0 ? Math.round(((exportCpu1 - exportCpu0) * 1e6) / twinCalls80) : null,
+    }
+    : {
+      traffic_off_max_cps: twinMax,
+      traffic_max_cps_ratio: ratio(cgMax, twinMax),
+      traffic_off_cpu_us_per_call_at_80: loads80.twin80.cpuUsPerCall,
+      traffic_cpu_ratio: ratio(loads80.callgate80.cpuUsPerCall, loads80.twin80.cpuUsPerCall),
+    };
   const result = {
     callgate_max_cps: cgMax,
     baseline_max_cps: baseMax,
     ratio: Number((cgMax / baseMax).toFixed(3)),
-    traffic_off_max_cps: twinMax,
-    traffic_max_cps_ratio: ratio(cgMax, twinMax),
+    ...twinFields,
     invite_200_p50_ms_at_50: loads.callgate50.p50,
     invite_200_p99_ms_at_50: loads.callgate50.p99,
     baseline_invite_200_p50_ms_at_50: loads.baseline50.p50,
@@ -132,9 +180,7 @@ try {
     pdd_added_p99_ms_at_80: diff(loads80.callgate80.p99, loads80.baseline80.p99),
     failed_at_80: loads80.callgate80.failed,
     callgate_cpu_us_per_call_at_80: loads80.callgate80.cpuUsPerCall,
-    traffic_off_cpu_us_per_call_at_80: loads80.twin80.cpuUsPerCall,
     baseline_cpu_us_per_call_at_80: loads80.baseline80.cpuUsPerCall,
-    traffic_cpu_ratio: ratio(loads80.callgate80.cpuUsPerCall, loads80.twin80.cpuUsPerCall),
     callgate_bytes_per_call: cgBytes,
     baseline_bytes_per_call: baseBytes,
     bytes_per_call_ratio: ratio(cgBytes, baseBytes),
@@ -142,13 +188,19 @@ try {
   if (json) console.log(JSON.stringify(result));
   else {
     log('');
-    log(`callgate  max ${result.callgate_max_cps} cps   (traffic figures off: ${result.traffic_off_max_cps} cps, ratio ${result.traffic_max_cps_ratio})`);
+    if ('export_max_cps' in result) log(`callgate  max ${result.callgate_max_cps} cps   (customer files on, export role running: ${result.export_max_cps} cps, ratio ${result.export_max_cps_ratio})`);
+    else log(`callgate  max ${result.callgate_max_cps} cps   (traffic figures off: ${result.traffic_off_max_cps} cps, ratio ${result.traffic_max_cps_ratio})`);
     log(`baseline  max ${result.baseline_max_cps} cps`);
     log(`ratio     ${result.ratio}   (target >= 0.85)`);
     log(`PDD added at 50%: p50 ${result.pdd_added_p50_ms_at_50} ms, p99 ${result.pdd_added_p99_ms_at_50} ms; at 80%: p50 ${result.pdd_added_p50_ms_at_80} ms, p99 ${result.pdd_added_p99_ms_at_80} ms`);
-    log(`traffic   node CPU per call at 80%: ${result.callgate_cpu_us_per_call_at_80} us with figures, ${result.traffic_off_cpu_us_per_call_at_80} us without: ratio ${result.traffic_cpu_ratio}   (target <= 1.03)`);
+    if ('export_cpu_ratio' in result) {
+      log(`export    node CPU per call at 80%: ${result.export_cpu_us_per_call_at_80} us with customer files, ${result.callgate_cpu_us_per_call_at_80} us without: ratio ${result.export_cpu_ratio}   (target <= 1.03); the export role itself ${result.export_role_cpu_us_per_call_at_80} us per call`);
+    } else {
+      log(`traffic   node CPU per call at 80%: ${result.callgate_cpu_us_per_call_at_80} us with figures, ${result.traffic_off_cpu_us_per_call_at_80} us without: ratio ${result.traffic_cpu_ratio}   (target <= 1.03)`);
+    }
     log(`memory    ${result.callgate_bytes_per_call} bytes per live call, baseline ${result.baseline_bytes_per_call}: ratio ${result.bytes_per_call_ratio}   (target <= 1.5)`);
   }
 } finally {
   await rig.stop();
+  rmSync(exportDir, { recursive: true, force: true });
 }

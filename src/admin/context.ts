@@ -8,7 +8,7 @@ import type { Keys } from '../redis/keys.js';
 
 /** What the /v1 routes share: built once by createAdminServer. */
 export interface RouteContext {
-  config: Pick<Config, 'switchId'>;
+  config: Pick<Config, 'switchId' | 'cdrExport'>;
   accounts: AccountService;
   redis: Redis;
   keys: Keys;

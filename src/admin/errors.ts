@@ -38,6 +38,7 @@ export type AdminErrorCode =
   | 'not_found'
   | 'account_not_found'
   | 'deck_not_found'
+  | 'cdr_file_not_found'
   | 'account_exists'
   | 'payment_conflict'
   | 'payload_too_large'
@@ -45,6 +46,7 @@ export type AdminErrorCode =
   | 'ratedeck_invalid'
   | 'not_ready'
   | 'unavailable'
+  | 'cdr_file_unavailable'
   | 'internal';
 
 export interface ErrorBody {
@@ -81,6 +83,23 @@ export class UnauthorizedError extends AdminError {
 export class AdminUnavailableError extends AdminError {
   override readonly name = 'AdminUnavailableError';
   readonly code = 'unavailable';
+  readonly status = 503;
+}
+
+/** No published CDR file of that account for that day (or its record is not one this API will serve). */
+export class CdrFileNotFoundError extends AdminError {
+  override readonly name = 'CdrFileNotFoundError';
+  readonly code = 'cdr_file_not_found';
+  readonly status = 404;
+}
+
+/**
+ * The day's file is recorded in Redis but cannot be read on this host: the files live on the export role's
+ * host, and this instance does not share its cdrExport.dir. Retrying here does not help; the file is safe.
+ */
+export class CdrFileUnavailableError extends AdminError {
+  override readonly name = 'CdrFileUnavailableError';
+  readonly code = 'cdr_file_unavailable';
   readonly status = 503;
 }
 

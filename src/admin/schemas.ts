@@ -36,6 +36,9 @@ export const TYPE_PROBLEMS: Readonly<Record<string, string>> = {
   creditLimit: 'must be decimal dollars as a JSON string (for example "5000.00"), not a JSON number',
   lowBalanceThreshold: 'must be decimal dollars as a JSON string (for example "2.50"), not a JSON number',
   amountUsd: 'must be decimal dollars as a JSON string (for example "12.50"), not a JSON number',
+  password: 'must be text (a JSON string)',
+  authorizedKeys: 'must be a JSON array of OpenSSH public key lines (strings)',
+  includeRefused: 'must be true or false (a JSON boolean)',
 };
 const params = (...names: string[]) => ({
   type: 'object',

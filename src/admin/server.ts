@@ -17,6 +17,9 @@
  *   GET   /v1/switches/:switchId/calls     a switch's live calls: its registry on this instance, else Redis
  *   GET   /v1/ratedecks/:deckId/rates      the deck's version, prefix count and rates (?prefix=&limit=&offset=)
  *   GET   /v1/accounts/:id/payments/latest the last payment applied (amount, time, id), or null
+ *   GET   /v1/accounts/:id/cdrs            the published customer CDR files, newest day first (cdr-routes.ts)
+ *   GET   /v1/accounts/:id/cdrs/:day       one day's gzip file; 503 cdr_file_unavailable off the export role's host
+ *   GET/PUT/DELETE /v1/accounts/:id/cdr-access  customer SFTP access: password, keys, refused attempts in or out
  *   GET   /v1/openapi.json                 this API's OpenAPI 3.1 document, generated from the route schemas
  *   GET   /v1/live?limit=&offset=          the live view's data: account rows, this instance's admits/refusals (live-view.ts)
  *   GET   /live                            the live view page: no token needed, it holds no data (live-view.ts)
@@ -53,6 +56,7 @@ import { registerAccountRoutes } from './account-routes.js';
 import { registerTrafficRoutes } from './traffic-routes.js';
 import { createTrafficService } from '../traffic/service.js';
 import { registerCallRoutes } from './call-routes.js';
+import { registerCdrRoutes } from './cdr-routes.js';
 import { registerDeckRoutes } from './deck-routes.js';
 import { registerPaymentRoutes } from './payment-routes.js';
 import type { RouteContext } from './context.js';
@@ -85,7 +89,7 @@ export interface AdminOptions {
 }
 
 export interface AdminServerDeps {
-  config: Pick<Config, 'admin' | 'switchId' | 'billing' | 'redis' | 'traffic'>;
+  config: Pick<Config, 'admin' | 'switchId' | 'billing' | 'redis' | 'traffic' | 'cdrExport'>;
   redis: Redis;
   keys: Keys;
   engine: Engine;
@@ -291,7 +295,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
 
   server.setErrorHandler((err, request, reply) => {
     const out = errorReply(err, (e) => request.log.error({ err: e, method: request.method, route: request.routeOptions.url }, 'admin request failed'));
-    if (out.status === 503) request.log.warn({ err, route: request.routeOptions.url }, 'admin request: Redis unavailable');
+    if (out.body.error.code === 'unavailable') request.log.warn({ err, route: request.routeOptions.url }, 'admin request: Redis unavailable');
     if (out.headers) void reply.headers(out.headers);
     return reply.code(out.status).send(out.body);
   });
@@ -345,6 +349,7 @@ export function createAdminServer(deps: AdminServerDeps): FastifyInstance {
       registerDeckRoutes(api, ctx);
       registerPaymentRoutes(api, ctx);
       registerTrafficRoutes(api, ctx, traffic);
+      registerCdrRoutes(api, ctx);
       api.get('/openapi.json', { schema: { hide: true } }, async () => server.swagger());
     },
     { prefix: '/v1' },

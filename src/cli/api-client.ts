@@ -42,11 +42,19 @@ function csvStream(bytes: Uint8Array, onProgress?: (sent: number, total: number)
   });
 }
 
+/** A file the admin API sent: its headers, and its bytes as they arrive. */
+export interface Download {
+  headers: Headers;
+  /** Throws AdminUnreachableError when the transfer stops (no answer in time, the connection lost). */
+  chunks: AsyncIterable<Uint8Array>;
+}
+
 export function createApiClient(settings: AdminClientSettings, fetchImpl: Fetch = globalThis.fetch, defaultTimeoutMs = 10_000) {
-  async function requestWithStatus<T>(spec: RequestSpec): Promise<{ status: number; body: T }> {
+  /** Sends the request; the answer's headers have arrived, its body not yet read. */
+  async function send(spec: RequestSpec, accept: string) {
     const url = new URL(settings.url + spec.path);
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept };
     if (settings.token !== '') headers.authorization = `Bearer ${settings.token}`;
     let body: RequestInit['body'];
     let duplex: 'half' | undefined;
@@ -64,35 +72,90 @@ export function createApiClient(settings: AdminClientSettings, fetchImpl: Fetch 
     }
     const timeoutMs = spec.timeoutMs ?? defaultTimeoutMs;
     const where = `${spec.method} ${url.origin}${url.pathname}`;
-    let res: Response;
-    let text: string;
-    try {
-      res = await fetchImpl(url, { method: spec.method, headers, body, signal: AbortSignal.timeout(timeoutMs), ...(duplex ? { duplex } : {}) } as RequestInit);
-      text = await res.text();
-    } catch (err) {
+    /** A failure to get (all of) the answer, as the error the CLI reports. */
+    const unreachable = (err: unknown) => {
       const e = err as Error & { cause?: { code?: string; message?: string } };
       if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-        throw new AdminUnreachableError(`no answer from the admin API (${where}) within ${timeoutMs} ms`);
+        return new AdminUnreachableError(`no answer from the admin API (${where}) within ${timeoutMs} ms`);
       }
       // fetch refuses some well-known ports outright (https://fetch.spec.whatwg.org/#port-blocking)
       const why = e.cause?.message === 'bad port' ? `port ${url.port} is one that HTTP clients refuse to use` : (e.cause?.code ?? e.cause?.message ?? e.message);
-      throw new AdminUnreachableError(`cannot reach the admin API at ${settings.url}: ${why}`);
+      return new AdminUnreachableError(`cannot reach the admin API at ${settings.url}: ${why}`);
+    };
+    try {
+      const res = await fetchImpl(url, { method: spec.method, headers, body, signal: AbortSignal.timeout(timeoutMs), ...(duplex ? { duplex } : {}) } as RequestInit);
+      return { res, where, unreachable };
+    } catch (err) {
+      throw unreachable(err);
     }
+  }
+
+  async function readText(res: Response, unreachable: (err: unknown) => Error): Promise<string> {
+    try {
+      return await res.text();
+    } catch (err) {
+      throw unreachable(err);
+    }
+  }
+
+  /** The API's error envelope of a failed answer, as an ApiError (AdminUnreachableError when it is not one). */
+  function failure(res: Response, where: string, text: string): Error {
     let parsed: unknown;
     try {
       parsed = text === '' ? undefined : JSON.parse(text);
     } catch {
-      throw new AdminUnreachableError(`the admin API (${where}) answered ${res.status} with a body that is not JSON; is ${settings.url} callgate's admin API?`);
+      return new AdminUnreachableError(`the admin API (${where}) answered ${res.status} with a body that is not JSON; is ${settings.url} callgate's admin API?`);
     }
-    if (res.ok) return { status: res.status, body: parsed as T };
     const envelope = (parsed as { error?: { code?: unknown; message?: unknown; problems?: unknown; problemCount?: unknown } } | undefined)?.error;
     if (!envelope || typeof envelope.code !== 'string') {
-      throw new AdminUnreachableError(`the admin API (${where}) answered ${res.status} without an error code`);
+      return new AdminUnreachableError(`the admin API (${where}) answered ${res.status} without an error code`);
     }
-    throw new ApiError(res.status, envelope.code, String(envelope.message ?? ''), Array.isArray(envelope.problems) ? envelope.problems : [], typeof envelope.problemCount === 'number' ? envelope.problemCount : undefined);
+    return new ApiError(res.status, envelope.code, String(envelope.message ?? ''), Array.isArray(envelope.problems) ? envelope.problems : [], typeof envelope.problemCount === 'number' ? envelope.problemCount : undefined);
+  }
+
+  async function requestWithStatus<T>(spec: RequestSpec): Promise<{ status: number; body: T }> {
+    const { res, where, unreachable } = await send(spec, 'application/json');
+    const text = await readText(res, unreachable);
+    if (!res.ok) throw failure(res, where, text);
+    try {
+      return { status: res.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+    } catch {
+      throw new AdminUnreachableError(`the admin API (${where}) answered ${res.status} with a body that is not JSON; is ${settings.url} callgate's admin API?`);
+    }
   }
   const request = async <T>(spec: RequestSpec): Promise<T> => (await requestWithStatus<T>(spec)).body;
-  return { request, requestWithStatus, url: settings.url };
+
+  /**
+   * A route that answers a file: `consume` is handed its headers and its bytes as they arrive. A refusal is the
+   * API's envelope, thrown as for `request`; `spec.timeoutMs` bounds the whole transfer.
+   */
+  async function download<T>(spec: RequestSpec, accept: string, consume: (file: Download) => Promise<T>): Promise<T> {
+    const { res, where, unreachable } = await send(spec, `${accept}, application/json`);
+    if (!res.ok) throw failure(res, where, await readText(res, unreachable));
+    const body = res.body;
+    async function* chunks(): AsyncIterable<Uint8Array> {
+      if (!body) return;
+      const reader = body.getReader();
+      try {
+        for (;;) {
+          let next: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            next = await reader.read();
+          } catch (err) {
+            throw unreachable(err);
+          }
+          if (next.done) return;
+          yield next.value;
+        }
+      } finally {
+        // a consumer that stops early (a write that failed) ends the transfer
+        reader.cancel().catch(() => {});
+      }
+    }
+    return consume({ headers: res.headers, chunks: chunks() });
+  }
+
+  return { request, requestWithStatus, download, url: settings.url };
 }
 
 export type ApiClient = ReturnType<typeof createApiClient>;

@@ -27,6 +27,10 @@ export interface CliDeps {
   terminal?: Terminal | null;
   /** Ends `callgate top`'s refresh loop (tests); default: until q, Ctrl-C or SIGTERM. */
   topSignal?: AbortSignal;
+  /** All of standard input, as text (`cdrs access --password-stdin`); default the process's own stdin. */
+  readStdin?: () => Promise<string>;
+  /** Where files a command writes without a path go (`cdrs get`); default process.cwd(). */
+  cwd?: string;
   /** Used by `serve` as is when given (tests); otherwise loadConfig() reads files and env once. */
   config?: Config;
   loadConfig?: () => Config;

@@ -33,6 +33,16 @@ export class InputFileError extends Error {
   override readonly name = 'InputFileError';
 }
 
+/** A file the command would write: it exists (and --force was not given), or it cannot be written. Nothing was written. */
+export class OutputFileError extends Error {
+  override readonly name = 'OutputFileError';
+}
+
+/** A download did not arrive whole: its bytes do not match the checksum or length the API sent. Nothing was kept. */
+export class DownloadCorruptError extends Error {
+  override readonly name = 'DownloadCorruptError';
+}
+
 /** `serve` could not load or start the SIP server module. */
 export class ServeUnavailableError extends Error {
   override readonly name = 'ServeUnavailableError';

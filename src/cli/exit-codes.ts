@@ -6,7 +6,7 @@
 import { CommanderError } from 'commander';
 import type { AdminErrorCode } from '../admin/errors.js';
 import { ConfigError } from '../config/index.js';
-import { AdminUnreachableError, ApiError, InputFileError, ServeUnavailableError, UsageError } from './errors.js';
+import { AdminUnreachableError, ApiError, DownloadCorruptError, InputFileError, OutputFileError, ServeUnavailableError, UsageError } from './errors.js';
 import { inCliWords, type FieldOverrides } from './vocabulary.js';
 
 /** Exit codes, also listed in `callgate --help`. */
@@ -14,11 +14,14 @@ export const EXIT = {
   ok: 0,
   /** Bad arguments, a refused request, an invalid rate deck or configuration. Nothing was changed. */
   invalid: 1,
-  /** The account or rate deck does not exist. */
+  /** The account, rate deck or CDR file does not exist. */
   notFound: 2,
   /** `account create` (or `put --create`) for an id that is taken. */
   exists: 3,
-  /** The admin API could not be reached, Redis behind it was unavailable, or an unexpected failure. */
+  /**
+   * The admin API could not be reached, Redis behind it was unavailable, a CDR file is not on the API's host or
+   * arrived corrupt, or an unexpected failure.
+   */
   unavailable: 4,
   /** A conflict with what is stored: a payment id already applied for another amount. Nothing changed. */
   conflict: 5,
@@ -30,9 +33,10 @@ export const EXIT_HELP = `
 Exit codes:
   0  done (a payment already applied with the same id and amount is done: nothing changed)
   1  refused: bad arguments or values (nothing was changed)
-  2  no such account or rate deck
+  2  no such account, rate deck or CDR file
   3  account create / put --create: the account already exists
-  4  the admin API is unreachable, Redis behind it is unavailable, or an unexpected failure
+  4  the admin API is unreachable, Redis behind it is unavailable, a CDR file is kept on another host
+     or arrived corrupt (nothing was kept), or an unexpected failure
   5  conflict: the payment id was applied before for another amount (nothing was changed)
   6  the admin API refused the token
 
@@ -51,11 +55,13 @@ const API_EXIT: Readonly<Record<string, number>> = {
   not_found: EXIT.notFound,
   account_not_found: EXIT.notFound,
   deck_not_found: EXIT.notFound,
+  cdr_file_not_found: EXIT.notFound,
   account_exists: EXIT.exists,
   payment_conflict: EXIT.conflict,
   unauthorized: EXIT.unauthorized,
   unavailable: EXIT.unavailable,
   not_ready: EXIT.unavailable,
+  cdr_file_unavailable: EXIT.unavailable,
   internal: EXIT.unavailable,
 } satisfies Record<AdminErrorCode, number>;
 
@@ -103,6 +109,8 @@ export function describeFailure(err: unknown, argv: readonly string[], overrides
   if (err instanceof UsageError) return { code: EXIT.invalid, message: `refused, nothing sent: ${err.problems.join('; ')}` };
   if (err instanceof ConfigError) return { code: EXIT.invalid, message: `invalid configuration: ${err.problems.join('; ')}` };
   if (err instanceof InputFileError) return { code: EXIT.invalid, message: err.message };
+  if (err instanceof OutputFileError) return { code: EXIT.invalid, message: oneLine(err.message) };
+  if (err instanceof DownloadCorruptError) return { code: EXIT.unavailable, message: oneLine(err.message) };
   // `serve` that cannot start is a usage failure of this install, as for any command that cannot run
   if (err instanceof ServeUnavailableError) return { code: EXIT.invalid, message: oneLine(err.message) };
   if (err instanceof AdminUnreachableError) return { code: EXIT.unavailable, message: oneLine(err.message) };

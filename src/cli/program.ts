@@ -10,8 +10,10 @@ import { loadConfig, resolveAdminClient, type Config } from '../config/index.js'
 import { createApiClient, type ApiClient } from './api-client.js';
 import { registerAccountCommands } from './commands/account.js';
 import { registerCallCommands } from './commands/calls.js';
+import { registerCdrCommands } from './commands/cdrs.js';
 import { registerRatedeckCommands } from './commands/ratedeck.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerCdrExportCommand } from './commands/cdr-export.js';
 import { registerTopCommand } from './commands/top.js';
 import { registerTrafficCommands } from './commands/traffic.js';
 import type { CliDeps, CommandContext } from './context.js';
@@ -79,8 +81,10 @@ export function buildProgram(deps: CliDeps = {}, onFieldOverrides: (o: FieldOver
   registerRatedeckCommands(program, context);
   registerCallCommands(program, context);
   registerTrafficCommands(program, context);
+  registerCdrCommands(program, context);
   registerTopCommand(program, context);
   registerServeCommand(program, context);
+  registerCdrExportCommand(program, context);
   return program;
 }
 

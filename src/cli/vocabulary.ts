@@ -28,6 +28,10 @@ export const FIELD_FLAGS: Readonly<Record<string, string>> = {
   accountId: '--account',
   switchId: '--switch',
   prefix: '--prefix',
+  day: '<day>',
+  password: '--password-stdin',
+  authorizedKeys: '--key-file',
+  includeRefused: '--include-refused',
 };
 
 export type FieldOverrides = Readonly<Record<string, string>>;

@@ -118,13 +118,14 @@ export function createDayStore({ dir, maxCachedDays = 2_000, now = Date.now }: D
     }
     const end = text.lastIndexOf('\n') + 1;
     if (end < text.length) await truncate(path, Buffer.byteLength(text.slice(0, end)));
-    const cdrs: Cdr[] = [];
+    // each call id once, also if two holders of the lease on shared storage both appended it
+    const cdrs = new Map<string, Cdr>();
     for (const line of text.slice(0, end).split('\n')) {
       if (line === '') continue;
       const cdr = cdrFromJson(line);
-      if (cdr) cdrs.push(cdr);
+      if (cdr && !cdrs.has(cdr.callId)) cdrs.set(cdr.callId, cdr);
     }
-    return cdrs;
+    return [...cdrs.values()];
   }
 
   function evict(): void {

@@ -11,9 +11,13 @@
  *   account-slot patterns ever appears.
  * - Token variants (prefix, suffix, case, whitespace, other schemes) and the constant-time comparison.
  * - Body limits: 413 JSON on every JSON write route and on the rate deck upload.
+ * - Customer CDR files: the day list and download (one day file seeded for acme), and the SFTP access routes.
  */
 import { Agent, request as httpRequest } from 'node:http';
 import * as realCrypto from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { describeOnRedis } from '../helpers/context.js';
@@ -24,6 +28,7 @@ import { MIB, createBearerCheck } from '../../src/admin/server.js';
 import { MAX_MICROS } from '../../src/rating/money.js';
 import type { Redis } from '../../src/redis/client.js';
 import { startTestAdmin } from '../helpers/admin-server.js';
+import { KEYS, publishDayFile } from '../helpers/cdr-files.js';
 
 // The bearer check must go through crypto.timingSafeEqual: the spy passes every call on to the real one.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -284,6 +289,19 @@ function trafficBody(r: Prng): Record<string, unknown> {
   return body;
 }
 
+/** A CDR access PUT: a good or short password, real, weak and hostile key lines, the refused-attempts switch. */
+function cdrAccessBody(r: Prng): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  if (r.next() < 0.4) body.password = r.pick<unknown>(['correct horse battery staple', 'short', 'x'.repeat(257), 'tab\tin the middle', hostileValue(r)]);
+  if (r.next() < 0.4) {
+    const key = () => r.pick<unknown>([KEYS.ED25519, `${KEYS.ECDSA_256} noc`, KEYS.RSA_1024, 'ssh-ed25519 AAAA', `command="x" ${KEYS.ED25519}`, hostileValue(r)]);
+    body.authorizedKeys = r.next() < 0.85 ? Array.from({ length: r.pick([0, 1, 2, 21]) }, key) : hostileValue(r);
+  }
+  if (r.next() < 0.4) body.includeRefused = r.pick<unknown>([true, false, 'no', 0, hostileValue(r)]);
+  if (r.next() < 0.1) body[r.pick(['passwordHash', 'keys', 'refused', hostileString(r)])] = hostileValue(r);
+  return body;
+}
+
 function deckCsv(r: Prng): string {
   const x = r.next();
   if (x < 0.35) return DECK_CSV;
@@ -324,7 +342,7 @@ const RIGHT_AUTH = (r: Prng) => r.pick([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`, `B
 type Template = {
   method: string;
   path: string;
-  body: 'none' | 'account' | 'account+id' | 'limits' | 'status' | 'payment' | 'csv' | 'traffic';
+  body: 'none' | 'account' | 'account+id' | 'limits' | 'status' | 'payment' | 'csv' | 'traffic' | 'cdrAccess';
   query?: 'list' | 'calls' | 'limit' | 'prefix';
 };
 const TEMPLATES: Template[] = [
@@ -351,6 +369,22 @@ const TEMPLATES: Template[] = [
   { method: 'GET', path: '/readyz', body: 'none' },
   { method: 'GET', path: '/metrics', body: 'none' },
 ];
+/**
+ * The customer CDR file routes: drawn from a PRNG of their own (CDR_SEED) and added to each batch, so that the
+ * requests above stay the very ones their seed has always given.
+ */
+const CDR_TEMPLATES: Template[] = [
+  { method: 'GET', path: '/v1/accounts/:id/cdrs', body: 'none' },
+  { method: 'GET', path: '/v1/accounts/:id/cdrs/:day', body: 'none' },
+  { method: 'GET', path: '/v1/accounts/:id/cdrs/:day', body: 'none' },
+  { method: 'GET', path: '/v1/accounts/:id/cdr-access', body: 'none' },
+  { method: 'PUT', path: '/v1/accounts/:id/cdr-access', body: 'cdrAccess' },
+  { method: 'PUT', path: '/v1/accounts/:id/cdr-access', body: 'cdrAccess' },
+  { method: 'DELETE', path: '/v1/accounts/:id/cdr-access', body: 'none' },
+];
+const CDR_SEED = 20261203;
+/** CDR route requests added to each batch of BATCH. */
+const CDR_PER_BATCH = 20;
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'PROPFIND', 'SEARCH'];
 const CONTENT_TYPES = [
   'application/json', 'application/json; charset=utf-8', 'text/csv', 'application/csv', 'text/plain', 'application/x-www-form-urlencoded',
@@ -380,12 +414,13 @@ function queryFor(r: Prng, kind: Template['query']): string {
   return pairs.length === 0 ? '' : `?${pairs.join('&')}`;
 }
 
-function generate(r: Prng, switchId: string): Req {
-  const t = r.pick(TEMPLATES);
+function generate(r: Prng, switchId: string, templates: readonly Template[] = TEMPLATES): Req {
+  const t = r.pick(templates);
   const method = r.next() < 0.85 ? t.method : r.pick(METHODS);
   let path = t.path
     .replace(':id', () => encodeId(r, idFor(r)))
     .replace(':deckId', () => encodeId(r, r.next() < 0.6 ? r.pick(DECK_IDS) : hostileId(r)))
+    .replace(':day', () => encodeId(r, r.next() < 0.6 ? r.pick(['2026-12-03', '20261203', '2026-12-04', '2026-02-30']) : hostileId(r)))
     .replace(':switchId', () => encodeId(r, r.next() < 0.5 ? r.pick([switchId, 'sw2']) : hostileId(r)));
   const mutate = r.next();
   if (mutate < 0.03) path += '/';
@@ -433,6 +468,9 @@ function generate(r: Prng, switchId: string): Req {
         break;
       case 'traffic':
         value = trafficBody(r);
+        break;
+      case 'cdrAccess':
+        value = cdrAccessBody(r);
         break;
       case 'csv':
         text = deckCsv(r);
@@ -513,6 +551,9 @@ interface Violation {
   detail: string;
 }
 
+const exportDir = mkdtempSync(join(tmpdir(), 'callgate-fuzz-cdr-'));
+afterAll(() => rmSync(exportDir, { recursive: true, force: true }));
+
 describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
   let server: FastifyInstance;
   let port = 0;
@@ -529,6 +570,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     await svc.putAccount('offacct', { ...base, type: 'prepaid', ips: ['192.0.2.12'] }, { mode: 'create' });
     await svc.applyFunds('acme', '100', 'seed');
     await svc.setStatus('offacct', 'off', 'fuzz: manual');
+    await publishDayFile(c, join(exportDir, 'files'), 'acme', '20261203');
     ({ server, port } = await startTestAdmin(c, TOKEN, { registry: createCallRegistry() }));
   });
 
@@ -545,16 +587,17 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     return send(port, agent, { method, path, headers, body: o.body === undefined ? undefined : Buffer.from(o.body), wrongAuth: false, template: '' });
   };
 
-  it(`${CASES} seeded requests: no 5xx, every error the JSON envelope, 401 for every wrong token, no change but from a 2xx`, { timeout: 120_000 }, async () => {
+  it(`${CASES} seeded requests (and ${(CASES / BATCH) * CDR_PER_BATCH} on the CDR file routes): no 5xx, every error the JSON envelope, 401 for every wrong token, no change but from a 2xx`, { timeout: 120_000 }, async () => {
     const c = ctx();
     const prefix = c.config.redis.keyPrefix;
     const allowedKey = new RegExp(
-      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|events|payments|payments:at|tr:alerts|leases:[A-Za-z0-9_.-]{1,64})` +
+      `^${escape(prefix)}(\\{a:([A-Za-z0-9_.-]{1,64})\\}:(acct|calls|expiry|cdrs|cdrfiles|cdraccess|events|payments|payments:at|tr:alerts|leases:[A-Za-z0-9_.-]{1,64})` +
         `|\\{catalog\\}:(accounts|decks)|\\{deck:([A-Za-z0-9_.-]{1,64})\\}:rates)$`,
     );
     const catalogKey = c.keys.catalog;
     const deckIndexKey = c.keys.deckIndex;
     const r = createPrng(SEED);
+    const cdrR = createPrng(CDR_SEED);
     const violations: Violation[] = [];
     const statuses = new Map<number, number>();
     const byTemplate = new Map<string, Set<number>>();
@@ -568,6 +611,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
 
     for (let done = 0; done < CASES; done += BATCH) {
       const batch = Array.from({ length: Math.min(BATCH, CASES - done) }, () => generate(r, c.config.switchId));
+      batch.push(...Array.from({ length: CDR_PER_BATCH }, () => generate(cdrR, c.config.switchId, CDR_TEMPLATES)));
       const touchedAccounts = new Set<string>();
       const touchedDecks = new Set<string>();
       const failedWrites: string[] = [];
@@ -593,7 +637,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           if (!byTemplate.has(req.template)) byTemplate.set(req.template, new Set());
           byTemplate.get(req.template)!.add(res.status);
-          const json = parseJson(res.text) as { error?: { code?: string }; id?: string; deckId?: string; account?: { id?: string } | string } | undefined;
+          const json = parseJson(res.text) as { error?: { code?: string }; id?: string; accountId?: string; deckId?: string; account?: { id?: string } | string } | undefined;
           if (json?.error?.code) codes.set(json.error.code, (codes.get(json.error.code) ?? 0) + 1);
           if (res.status >= 500) {
             violations.push({ kind: `${res.status} answer to ${req.template}`, detail: `${where} -> ${res.text.slice(0, 200)}` });
@@ -630,8 +674,8 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
           }
           if (res.status >= 200 && res.status < 300 && req.method !== 'GET' && req.method !== 'HEAD') {
             writes2xx++;
-            // account routes answer {account: {...}}; traffic routes {account: <id>, ...}
-            const id = typeof json?.account === 'string' ? json.account : json?.account?.id ?? json?.id;
+            // account routes answer {account: {...}}; traffic routes {account: <id>, ...}; CDR access routes {accountId, ...}
+            const id = typeof json?.account === 'string' ? json.account : json?.account?.id ?? json?.id ?? json?.accountId;
             if (typeof id === 'string') touchedAccounts.add(id);
             if (typeof json?.deckId === 'string') touchedDecks.add(json.deckId);
           }
@@ -699,6 +743,9 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     for (const s of [200, 201, 400, 401, 404, 409, 413, 415]) expect(statuses.get(s) ?? 0, `status ${s} reached`).toBeGreaterThan(0);
     // traffic settings were both changed and refused: the generator reaches the service, not only the schema
     for (const s of [200, 400, 404]) expect([...(byTemplate.get('PATCH /v1/accounts/:id/traffic') ?? [])], `traffic PATCH reached ${s}`).toContain(s);
+    // and so were the CDR access settings; the day file was served as well as refused
+    for (const s of [200, 400, 404]) expect([...(byTemplate.get('PUT /v1/accounts/:id/cdr-access') ?? [])], `cdr-access PUT reached ${s}`).toContain(s);
+    for (const s of [200, 400, 404]) expect([...(byTemplate.get('GET /v1/accounts/:id/cdrs/:day') ?? [])], `cdr file GET reached ${s}`).toContain(s);
     expect(report, 'violations').toBe('');
   });
 
@@ -788,6 +835,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
       ['PUT', '/v1/accounts/acme/status'],
       ['POST', '/v1/accounts/acme/payments'],
       ['PATCH', '/v1/accounts/acme/traffic'],
+      ['PUT', '/v1/accounts/acme/cdr-access'],
     ];
     for (const [method, path] of routes) {
       const res = await call(method, path, { body: big });
@@ -836,7 +884,7 @@ describeOnRedis('fuzz: hostile admin API requests', (ctx) => {
     const balance = Number(await c.conn.redis.hGet(c.keys.account('whale'), 'balance'));
     expect(Math.abs(balance)).toBeLessThanOrEqual(MAX_MICROS);
   });
-});
+}, { cdrExport: { dir: exportDir } });
 
 describe('fuzz-admin generator', () => {
   it('is deterministic for a seed', () => {
